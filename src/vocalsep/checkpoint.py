@@ -1,0 +1,123 @@
+"""Checkpoints of plain types: save, verify by sha256, load strictly."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vocalsep.config import ModelConfig
+from vocalsep.errors import ModelLoadError
+
+FORMAT_VERSION = 1
+MODELS_DIR = Path(__file__).parent / "models"
+#: Bundled files are named ``<name>-<first 8 hex digits of their sha256>.pt``.
+HASHED_NAME = re.compile(r"^(?P<name>.+)-(?P<sha>[0-9a-f]{8})\.pt$")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded in every checkpoint."""
+    import numpy
+
+    from vocalsep import __version__
+
+    return {
+        "vocalsep": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plain types and tensors) atomically with ``torch.save``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temp_name)
+        os.replace(temp_name, path)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+    return path
+
+
+def model_payload(estimator: torch.nn.Module, config: ModelConfig, summary: dict[str, Any]) -> dict[str, Any]:
+    """The self-sufficient description of a trained model."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in estimator.state_dict().items()},
+        "training_summary": summary,
+        "library_versions": library_versions(),
+    }
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundled_models() -> dict[str, Path]:
+    """Models shipped in the package, by name."""
+    found = {}
+    for path in sorted(MODELS_DIR.glob("*.pt")):
+        match = HASHED_NAME.match(path.name)
+        if match:
+            found[match["name"]] = path
+    return found
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """A bundled model's file, or an existing checkpoint path."""
+    bundled = bundled_models()
+    if str(name_or_path) in bundled:
+        return bundled[str(name_or_path)]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    names = ", ".join(sorted(bundled)) or "none"
+    raise ModelLoadError(f"no model {str(name_or_path)!r}: not a file, and not a bundled model ({names})")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file safely, verifying the sha256 prefix in its name if it has one."""
+    path = Path(path)
+    match = HASHED_NAME.match(path.name)
+    if match and not sha256_of(path).startswith(match["sha"]):
+        raise ModelLoadError(f"{path}: sha256 does not match its name; the file is corrupted")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged archives
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelLoadError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise ModelLoadError(f"{path}: not a vocalsep checkpoint of format {FORMAT_VERSION}")
+    return payload
+
+
+def load_estimator(name_or_path: str | Path = "default") -> "MaskEstimator":  # noqa: F821
+    """Rebuild the network of a bundled model or checkpoint file, in eval mode."""
+    from vocalsep.model import MaskEstimator
+
+    path = resolve_model(name_or_path)
+    payload = read_checkpoint(path)
+    try:
+        config = ModelConfig.from_dict(payload["model_config"])
+        estimator = MaskEstimator(config)
+        estimator.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"{path}: checkpoint does not fit its model ({str(error)[:200]})") from None
+    return estimator.eval()

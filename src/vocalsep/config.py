@@ -1,0 +1,226 @@
+"""Hyperparameters in one place: frozen dataclasses stored inside every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from vocalsep.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], values: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from ``values``, refusing unknown keys by name."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in values:
+            value = values[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"invalid {cls.__name__}: {error}") from None
+
+
+@dataclass(frozen=True)
+class STFTConfig:
+    """Short-time Fourier transform settings shared by training and separation.
+
+    The network sees the lowest ``input_bins`` frequency bins; the mask is extended
+    over the bins above them so the output stays full-band.
+    """
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop_length: int = 512
+    input_bins: int = 512
+
+    def __post_init__(self) -> None:
+        if self.hop_length <= 0 or self.n_fft <= 0 or self.hop_length > self.n_fft:
+            raise ValueError("need 0 < hop_length <= n_fft")
+        if not 0 < self.input_bins <= self.n_fft // 2 + 1:
+            raise ValueError("input_bins must lie in 1..n_fft // 2 + 1")
+
+    @property
+    def bins(self) -> int:
+        """Number of one-sided frequency bins of the transform."""
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> STFTConfig:
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Network settings.
+
+    ``architecture="seed"`` is the network of the design document, exactly as
+    ``DESIGN.md`` resolves it (``width`` scales its 64/128/32 channels).
+    ``architecture="unet"`` uses the same building blocks with ``depth``
+    down-sampling levels whose widths double from ``width`` up to ``max_width``.
+    """
+
+    architecture: Literal["seed", "unet"] = "unet"
+    head: Literal["mask", "direct"] = "mask"
+    width: int = 16
+    depth: int = 5
+    max_width: int = 256
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ("seed", "unet"):
+            raise ValueError(f"architecture must be 'seed' or 'unet', not {self.architecture!r}")
+        if self.head not in ("mask", "direct"):
+            raise ValueError(f"head must be 'mask' or 'direct', not {self.head!r}")
+        if self.width < 2 or self.depth < 1 or self.max_width < self.width:
+            raise ValueError("need width >= 2, depth >= 1 and max_width >= width")
+
+    @property
+    def downsampling(self) -> int:
+        """Factor by which frequency and time sizes must be divisible."""
+        return 4 if self.architecture == "seed" else 2**self.depth
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a separator: transform and network."""
+
+    stft: STFTConfig = field(default_factory=STFTConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+
+    def __post_init__(self) -> None:
+        if self.stft.input_bins % self.unet.downsampling:
+            raise ValueError(
+                f"input_bins={self.stft.input_bins} must be divisible by {self.unet.downsampling}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stft": self.stft.to_dict(), "unet": self.unet.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        unknown = sorted(set(values) - {"stft", "unet"})
+        if unknown:
+            raise ConfigError(f"unknown ModelConfig option(s): {', '.join(unknown)}")
+        try:
+            return cls(
+                stft=STFTConfig.from_dict(values.get("stft", {})),
+                unet=UNetConfig.from_dict(values.get("unet", {})),
+            )
+        except ValueError as error:
+            raise ConfigError(f"invalid ModelConfig: {error}") from None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training stems are and how patches are drawn from them."""
+
+    musdb_root: str = "../shared/data/MUSDB18-7"
+    mir1k_root: str = "../shared/data/MIR-1K"
+    stem_folders: tuple[str, ...] = ()
+    mir1k_validation_songs: tuple[str, ...] = ("abjones_3", "amy_9")
+    patch_frames: int = 128
+    remix_probability: float = 0.5
+    gain_db: float = 6.0
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataConfig:
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation schedule of one training run."""
+
+    steps: int = 6000
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    validate_every: int = 250
+    checkpoint_every: int = 250
+    seed: int = 0
+    threads: int = 0
+    loss: Literal["l1", "l2"] = "l1"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be positive")
+        if self.validate_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("validate_every and checkpoint_every must be positive")
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"loss must be 'l1' or 'l2', not {self.loss!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A training run as one TOML file: ``[model.stft]``, ``[model.unet]``, ``[data]``, ``[train]``."""
+
+    name: str = "default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model.to_dict(),
+            "data": self.data.to_dict(),
+            "train": self.train.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        unknown = sorted(set(values) - {"name", "model", "data", "train"})
+        if unknown:
+            raise ConfigError(f"unknown run option(s): {', '.join(unknown)}")
+        try:
+            return cls(
+                name=str(values.get("name", "default")),
+                model=ModelConfig.from_dict(values.get("model", {})),
+                data=DataConfig.from_dict(values.get("data", {})),
+                train=TrainConfig.from_dict(values.get("train", {})),
+            )
+        except ValueError as error:
+            raise ConfigError(f"invalid run configuration: {error}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RunConfig:
+        """Read a run configuration from a TOML file."""
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                values = tomllib.load(handle)
+        except OSError as error:
+            raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config {path} is not valid TOML: {error}") from None
+        return cls.from_dict(values)

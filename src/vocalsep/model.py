@@ -1,0 +1,179 @@
+"""The U-Nets that map a mixture magnitude spectrogram to the voice's.
+
+Both architectures use the design document's building blocks: 3x3 "same"
+convolutions with ReLU, 4x4 stride-2 down-sampling convolutions, batch
+normalisation, x2 up-sampling and skip concatenation. The network only sees
+magnitudes of shape (batch, 1, bins, frames); bins and frames must be
+divisible by ``UNetConfig.downsampling``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vocalsep.config import ModelConfig, UNetConfig
+
+
+def conv3(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """3x3 convolution with "same" padding (conv1, conv3, conv4, conv5 of the document)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+
+
+def conv_down(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """4x4 stride-2 convolution with Keras "same" padding: halves both sizes (conv2)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
+
+
+def upsample(x: torch.Tensor) -> torch.Tensor:
+    """Keras ``UpSampling2D()``: nearest-neighbour repetition by 2 along both axes."""
+    return torch.repeat_interleave(torch.repeat_interleave(x, 2, dim=-2), 2, dim=-1)
+
+
+class SeedUNet(nn.Module):
+    """The design document's network, layer by layer as ``DESIGN.md`` resolves it.
+
+    Every convolution is followed by ReLU (Keras ``activation='relu'``); the last one
+    (conv5) returns raw values so the head decides between ReLU and a sigmoid mask.
+    With ``width=64`` the channels are exactly the document's 64/64/128/32/1.
+    """
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        w = width
+        self.enc1_conv1 = conv3(1, w)  # -> skip A
+        self.down1_conv2 = conv_down(w, w)
+        self.down1_bn = nn.BatchNorm2d(w)
+        self.enc2_conv1 = conv3(w, w)  # -> skip B
+        self.down2_conv2 = conv_down(w, w)
+        self.down2_bn = nn.BatchNorm2d(w)
+        self.dec2_conv3a = conv3(2 * w, 2 * w)
+        self.dec2_conv3b = conv3(2 * w, 2 * w)
+        self.dec2_bn3 = nn.BatchNorm2d(2 * w)
+        self.dec2_conv1a = conv3(2 * w, w)
+        self.dec2_conv1b = conv3(w, w)
+        self.dec2_bn1 = nn.BatchNorm2d(w)
+        self.dec1_conv1a = conv3(2 * w, w)
+        self.dec1_conv1b = conv3(w, w)
+        self.dec1_conv4 = conv3(w, w // 2)
+        self.dec1_conv5 = conv3(w // 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        relu = torch.relu
+        a = relu(self.enc1_conv1(x))
+        y = self.down1_bn(relu(self.down1_conv2(a)))
+        b = relu(self.enc2_conv1(y))
+        y = self.down2_bn(relu(self.down2_conv2(b)))
+        y = torch.cat([upsample(y), b], dim=1)
+        y = self.dec2_bn3(relu(self.dec2_conv3b(relu(self.dec2_conv3a(y)))))
+        y = self.dec2_bn1(relu(self.dec2_conv1b(relu(self.dec2_conv1a(y)))))
+        y = torch.cat([upsample(y), a], dim=1)
+        y = relu(self.dec1_conv1b(relu(self.dec1_conv1a(y))))
+        return self.dec1_conv5(relu(self.dec1_conv4(y)))
+
+
+class EncoderLevel(nn.Module):
+    """conv 3x3 (kept as the skip) then a stride-2 conv and batch norm."""
+
+    def __init__(self, in_channels: int, channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = conv3(in_channels, channels)
+        self.down = conv_down(channels, out_channels)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        skip = torch.relu(self.conv(x))
+        return self.bn(torch.relu(self.down(skip))), skip
+
+
+class DecoderLevel(nn.Module):
+    """Up-sample, concatenate the skip, conv 3x3 and batch norm."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = conv3(in_channels + skip_channels, out_channels)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([upsample(x), skip], dim=1)
+        return self.bn(torch.relu(self.conv(y)))
+
+
+class DeepUNet(nn.Module):
+    """The seed's blocks with ``depth`` levels: narrow at full resolution, wide below.
+
+    Level ``i`` works at 1/2**i of the input size with ``min(width * 2**i, max_width)``
+    channels, so most of the compute happens where the receptive field is large.
+    """
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        widths = [min(config.width * 2**i, config.max_width) for i in range(config.depth + 1)]
+        self.encoders = nn.ModuleList(
+            EncoderLevel(1 if i == 0 else widths[i], widths[i], widths[i + 1])
+            for i in range(config.depth)
+        )
+        self.bottleneck = conv3(widths[-1], widths[-1])
+        self.decoders = nn.ModuleList(
+            DecoderLevel(widths[i + 1], widths[i], widths[i]) for i in reversed(range(config.depth))
+        )
+        self.output = conv3(widths[0], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for encoder in self.encoders:
+            x, skip = encoder(x)
+            skips.append(skip)
+        x = torch.relu(self.bottleneck(x))
+        for decoder, skip in zip(self.decoders, reversed(skips)):
+            x = decoder(x, skip)
+        return self.output(x)
+
+
+class MaskEstimator(nn.Module):
+    """Mixture magnitude -> voice mask in [0, 1] (``mask`` head) or ratio (``direct`` head).
+
+    Input scaling: ``log1p`` compression, then per-bin standardisation by statistics of
+    the training data, stored as buffers so they travel inside the checkpoint.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Transform and network settings.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        bins = config.stft.input_bins
+        self.register_buffer("input_mean", torch.zeros(bins))
+        self.register_buffer("input_scale", torch.ones(bins))
+        unet = config.unet
+        self.net: nn.Module = (
+            SeedUNet(unet.width) if unet.architecture == "seed" else DeepUNet(unet)
+        )
+
+    def set_input_statistics(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Store the per-bin mean and standard deviation of ``log1p`` magnitudes."""
+        self.input_mean.copy_(mean)
+        self.input_scale.copy_(scale.clamp_min(1e-3))
+
+    def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Estimate the voice mask.
+
+        Parameters
+        ----------
+        magnitude : Tensor, shape (batch, input_bins, frames)
+            Mixture magnitudes of the bins the network sees.
+
+        Returns
+        -------
+        Tensor, shape (batch, input_bins, frames)
+            ``mask`` head: soft mask in [0, 1]. ``direct`` head: voice magnitude
+            (ReLU) divided by the mixture magnitude, so both heads multiply the mixture.
+        """
+        features = (torch.log1p(magnitude) - self.input_mean[:, None]) / self.input_scale[:, None]
+        out = self.net(features[:, None])[:, 0]
+        if self.config.unet.head == "mask":
+            return torch.sigmoid(out)
+        return torch.relu(out) / (magnitude + 1e-8)

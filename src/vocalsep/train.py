@@ -1,0 +1,162 @@
+"""Training loop: seeded patches, periodic validation, resumable checkpoints, JSON-lines log."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vocalsep.checkpoint import model_payload, read_checkpoint, save_checkpoint
+from vocalsep.config import RunConfig
+from vocalsep.data import PatchSampler, StemTrack, training_tracks
+from vocalsep.errors import ConfigError
+from vocalsep.metrics import global_sdr, is_silent
+from vocalsep.model import MaskEstimator
+from vocalsep.separator import Separator
+
+WARMUP_STEPS = 100
+
+
+def learning_rate(config: RunConfig, step: int) -> float:
+    """Linear warm-up then cosine decay to 5 % of the peak, a function of the step alone."""
+    peak = config.train.learning_rate
+    if step < WARMUP_STEPS:
+        return peak * (step + 1) / WARMUP_STEPS
+    progress = (step - WARMUP_STEPS) / max(1, config.train.steps - WARMUP_STEPS)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def batch_generator(config: RunConfig, step: int) -> torch.Generator:
+    """The generator of one step's batch: a resumed run draws the same data as an uninterrupted one."""
+    return torch.Generator().manual_seed(config.train.seed * 1_000_003 + step)
+
+
+def validate(estimator: MaskEstimator, tracks: list[StemTrack]) -> dict[str, float]:
+    """Median SDR of voice and accompaniment over validation tracks, per source dataset.
+
+    Tracks whose voice is silent are left out of the voice median (their SDR is meaningless).
+    """
+    separator = Separator(estimator)
+    groups: dict[str, dict[str, list[float]]] = {}
+    for track in tracks:
+        group = "mir1k" if track.sample_rate == 16000 and track.vocals.shape[0] == 1 else "musdb"
+        stems = separator.separate(track.mixture, track.sample_rate)
+        scores = groups.setdefault(group, {"vocals": [], "accompaniment": []})
+        if not is_silent(track.vocals):
+            scores["vocals"].append(global_sdr(track.vocals, stems.vocals))
+        scores["accompaniment"].append(global_sdr(track.accompaniment, stems.accompaniment))
+    return {
+        f"{group}_{stem}_sdr": float(np.median(values))
+        for group, stems_scores in groups.items()
+        for stem, values in stems_scores.items()
+        if values
+    }
+
+
+def score(metrics: dict[str, float]) -> float:
+    """Model selection: mean of the validation medians."""
+    values = [v for k, v in metrics.items() if k.endswith("_sdr")]
+    return float(np.mean(values)) if values else -math.inf
+
+
+def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a run in ``run_dir``; returns the training summary.
+
+    ``run_dir`` receives ``config.json``, ``last.pt`` (resume state), ``best.pt`` (the best
+    model by validation score) and ``log.jsonl`` (one line per logged event).
+    """
+    from tqdm import tqdm
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if json.loads(config_path.read_text()) != config.to_dict():
+            raise ConfigError(f"{run_dir} holds a run with another configuration; use a new folder")
+    else:
+        config_path.write_text(json.dumps(config.to_dict(), indent=2))
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+
+    train_tracks, valid_tracks = training_tracks(config.data)
+    sampler = PatchSampler(train_tracks, config.model.stft, config.data)
+    estimator = MaskEstimator(config.model)
+    optimizer = torch.optim.AdamW(
+        estimator.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay
+    )
+    state = {"step": 0, "best_score": -math.inf, "seconds": 0.0, "best_metrics": {}}
+    last_path = run_dir / "last.pt"
+    if last_path.exists():
+        resumed = read_checkpoint(last_path)
+        estimator.load_state_dict(resumed["state_dict"], strict=True)
+        optimizer.load_state_dict(resumed["optimizer"])
+        state.update(resumed["run_state"])
+    else:
+        estimator.set_input_statistics(*sampler.input_statistics())
+
+    log = (run_dir / "log.jsonl").open("a")
+    summary_base = {
+        "train_tracks": len(train_tracks),
+        "train_seconds_of_audio": round(sum(t.seconds for t in train_tracks), 1),
+        "valid_tracks": [t.name for t in valid_tracks],
+        "config": config.to_dict(),
+    }
+    loss_fn = torch.nn.functional.l1_loss if config.train.loss == "l1" else torch.nn.functional.mse_loss
+    bar = tqdm(total=config.train.steps, initial=state["step"], disable=not progress, desc=config.name)
+    running = []
+    while state["step"] < config.train.steps:
+        started = time.perf_counter()
+        step = state["step"]
+        estimator.train()
+        mixture, vocals = sampler.batch(config.train.batch_size, batch_generator(config, step))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
+        estimate = estimator(mixture) * mixture
+        loss = loss_fn(estimate, vocals)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running.append(loss.item())
+        state["step"] = step + 1
+        state["seconds"] += time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}")
+
+        done = state["step"]
+        if done % config.train.validate_every == 0 or done == config.train.steps:
+            started = time.perf_counter()
+            estimator.eval()
+            metrics = validate(estimator, valid_tracks) if valid_tracks else {}
+            current = score(metrics)
+            entry = {
+                "step": done,
+                "train_loss": float(np.mean(running)),
+                "lr": learning_rate(config, step),
+                "train_seconds": round(state["seconds"], 1),
+                "validate_seconds": round(time.perf_counter() - started, 1),
+                **metrics,
+            }
+            running = []
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            bar.write(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+            if current > state["best_score"] or not valid_tracks:
+                state["best_score"] = current
+                state["best_metrics"] = {**metrics, "step": done}
+                summary = {**summary_base, "steps": done, "train_seconds": round(state["seconds"], 1),
+                           "validation": state["best_metrics"]}
+                save_checkpoint(run_dir / "best.pt", model_payload(estimator, config.model, summary))
+        if done % config.train.checkpoint_every == 0 or done == config.train.steps:
+            payload = model_payload(estimator, config.model, {})
+            payload["optimizer"] = optimizer.state_dict()
+            payload["run_state"] = dict(state)
+            save_checkpoint(last_path, payload)
+    bar.close()
+    log.close()
+    return {**summary_base, "steps": state["step"], "train_seconds": round(state["seconds"], 1),
+            "validation": state["best_metrics"]}
