@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from vocalsep.config import ModelConfig
-from vocalsep.errors import ModelLoadError
+from vocalsep.errors import ConfigError, ModelLoadError
 
 FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).parent / "models"
@@ -29,7 +29,7 @@ def library_versions() -> dict[str, str]:
 
     return {
         "vocalsep": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": numpy.__version__,
         "python": platform.python_version(),
     }
@@ -118,6 +118,6 @@ def load_estimator(name_or_path: str | Path = "default") -> "MaskEstimator":  # 
         config = ModelConfig.from_dict(payload["model_config"])
         estimator = MaskEstimator(config)
         estimator.load_state_dict(payload["state_dict"], strict=True)
-    except (KeyError, RuntimeError) as error:
+    except (KeyError, RuntimeError, TypeError, AttributeError, ValueError, ConfigError) as error:
         raise ModelLoadError(f"{path}: checkpoint does not fit its model ({str(error)[:200]})") from None
     return estimator.eval()

@@ -136,10 +136,19 @@ class DataConfig:
     musdb_root: str = "../shared/data/MUSDB18-7"
     mir1k_root: str = "../shared/data/MIR-1K"
     stem_folders: tuple[str, ...] = ()
+    validation_folders: tuple[str, ...] = ()
     mir1k_validation_songs: tuple[str, ...] = ("abjones_3", "amy_9")
     patch_frames: int = 128
     remix_probability: float = 0.5
     gain_db: float = 6.0
+
+    def __post_init__(self) -> None:
+        if self.patch_frames < 1:
+            raise ValueError("patch_frames must be positive")
+        if not 0.0 <= self.remix_probability <= 1.0:
+            raise ValueError("remix_probability must lie in [0, 1]")
+        if self.gain_db < 0:
+            raise ValueError("gain_db must be non-negative")
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

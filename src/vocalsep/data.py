@@ -43,12 +43,15 @@ class StemTrack:
     name : str
     vocals, accompaniment : ndarray, shape (channels, samples), float32
     sample_rate : int
+    source : str
+        The dataset it came from (``musdb``, ``mir1k``, ``stems``); validation reports per source.
     """
 
     name: str
     vocals: np.ndarray
     accompaniment: np.ndarray
     sample_rate: int
+    source: str = "stems"
 
     @property
     def mixture(self) -> np.ndarray:
@@ -94,7 +97,7 @@ def _read_musdb_track(entry: Path, name: str) -> StemTrack:
     length = min(w.shape[1] for w, _ in stems.values())
     vocals = stems["vocals"][0][:, :length]
     accompaniment = sum(stems[s][0][:, :length] for s in ("drums", "bass", "other"))
-    return StemTrack(name, vocals, np.asarray(accompaniment, dtype=np.float32), rate)
+    return StemTrack(name, vocals, np.asarray(accompaniment, dtype=np.float32), rate, "musdb")
 
 
 def _find_stem(folder: Path, stem: str) -> Path:
@@ -130,7 +133,7 @@ def mir1k_tracks(
         waveform, rate = load_audio(path)
         if waveform.shape[0] != 2:
             raise DatasetError(f"{path}: MIR-1K clips have two channels")
-        tracks.append(StemTrack(path.stem, waveform[1:2], waveform[0:1], rate))
+        tracks.append(StemTrack(path.stem, waveform[1:2], waveform[0:1], rate, "mir1k"))
     if not tracks:
         raise DatasetError(f"{folder}: no MIR-1K clips selected")
     return tracks
@@ -178,6 +181,8 @@ def training_tracks(config: DataConfig) -> tuple[list[StemTrack], list[StemTrack
             valid += mir1k_tracks(config.mir1k_root, songs=held)
     for folder in config.stem_folders:
         train += stem_folder_tracks(folder)
+    for folder in config.validation_folders:
+        valid += stem_folder_tracks(folder)
     if not train:
         raise DatasetError("no training data found: set data.musdb_root, mir1k_root or stem_folders")
     return train, valid

@@ -84,7 +84,7 @@ class Separator(nn.Module):
         def network(window: torch.Tensor) -> torch.Tensor:
             result = self.estimator(window)
             if progress is not None:
-                progress(window.shape[-1] - 2 * self.context)
+                progress(self.segment - self.crossfade)
             return result
 
         mask = apply_in_chunks(

@@ -44,7 +44,7 @@ def validate(estimator: MaskEstimator, tracks: list[StemTrack]) -> dict[str, flo
     separator = Separator(estimator)
     groups: dict[str, dict[str, list[float]]] = {}
     for track in tracks:
-        group = "mir1k" if track.sample_rate == 16000 and track.vocals.shape[0] == 1 else "musdb"
+        group = track.source
         stems = separator.separate(track.mixture, track.sample_rate)
         scores = groups.setdefault(group, {"vocals": [], "accompaniment": []})
         if not is_silent(track.vocals):
@@ -85,7 +85,9 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
 
     train_tracks, valid_tracks = training_tracks(config.data)
     sampler = PatchSampler(train_tracks, config.model.stft, config.data)
-    estimator = MaskEstimator(config.model)
+    with torch.random.fork_rng():  # seeded initial weights without touching the caller's RNG
+        torch.manual_seed(config.train.seed)
+        estimator = MaskEstimator(config.model)
     optimizer = torch.optim.AdamW(
         estimator.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay
     )
@@ -144,7 +146,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
             running = []
             log.write(json.dumps(entry) + "\n")
             log.flush()
-            bar.write(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+            if progress:
+                bar.write(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
             if current > state["best_score"] or not valid_tracks:
                 state["best_score"] = current
                 state["best_metrics"] = {**metrics, "step": done}

@@ -1,0 +1,5 @@
+import sys
+
+from vocalsep.cli import main
+
+sys.exit(main())

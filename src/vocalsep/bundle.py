@@ -1,0 +1,36 @@
+"""Export a training checkpoint as a bundled model file named by its hash."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from vocalsep.checkpoint import MODELS_DIR, HASHED_NAME, model_payload, read_checkpoint, save_checkpoint, sha256_of
+from vocalsep.config import ModelConfig
+from vocalsep.errors import ModelLoadError
+from vocalsep.model import MaskEstimator
+
+
+def export_model(checkpoint: str | Path, name: str, folder: Path | None = None) -> Path:
+    """Write ``folder/<name>-<sha8>.pt`` holding only the model (no optimiser state).
+
+    An earlier bundled file of the same name is replaced.
+    """
+    folder = folder or MODELS_DIR
+    payload = read_checkpoint(checkpoint)
+    try:
+        config = ModelConfig.from_dict(payload["model_config"])
+        estimator = MaskEstimator(config)
+        estimator.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"{checkpoint}: checkpoint does not fit its model ({str(error)[:200]})") from None
+    temporary = save_checkpoint(
+        folder / f".{name}.export", model_payload(estimator, config, payload.get("training_summary", {}))
+    )
+    target = folder / f"{name}-{sha256_of(temporary)[:8]}.pt"
+    for old in folder.glob(f"{name}-*.pt"):
+        match = HASHED_NAME.match(old.name)
+        if match and match["name"] == name and old != target:
+            old.unlink()
+    shutil.move(temporary, target)
+    return target

@@ -1,0 +1,370 @@
+"""Datasets of every layout, built in tmp_path, and the seeded patch sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import stems, write_wav
+from vocalsep.config import DataConfig, STFTConfig
+from vocalsep.data import (
+    MUSDB_VALIDATION,
+    PatchSampler,
+    StemTrack,
+    discover_tracks,
+    mir1k_tracks,
+    musdb_tracks,
+    stem_folder_tracks,
+    training_tracks,
+)
+from vocalsep.errors import AudioReadError, DatasetError
+from vocalsep.transforms import Spectrogram
+
+RATE = 8000
+STFT = STFTConfig(sample_rate=RATE, n_fft=256, hop_length=64, input_bins=64)
+VALID_NAME = MUSDB_VALIDATION[0]
+
+
+def _stem_folders(root, names=("song_a", "song_b"), channels=2, seconds=0.25):
+    expected = {}
+    for i, name in enumerate(names):
+        vocals, accompaniment = stems(seconds, RATE, channels=channels, seed=10 * i)
+        write_wav(root / name / "vocals.wav", vocals, RATE, "FLOAT")
+        write_wav(root / name / "accompaniment.wav", accompaniment, RATE, "FLOAT")
+        expected[name] = (vocals, accompaniment)
+    return expected
+
+
+def _musdb_folder(root, names, seconds=0.25):
+    """MUSDB18 as folders of stem wavs; returns the written stems by track."""
+    written = {}
+    for i, name in enumerate(names):
+        rng = np.random.default_rng(i)
+        parts = {s: (0.2 * rng.uniform(-1, 1, (2, int(seconds * RATE)))).astype(np.float32) for s in ("drums", "bass", "other", "vocals")}
+        parts["mixture"] = sum(parts.values())
+        for stem, waveform in parts.items():
+            write_wav(root / "train" / name / f"{stem}.wav", waveform, RATE, "FLOAT")
+        written[name] = parts
+    return written
+
+
+def _mir1k_folder(root, clips=("singer_1_01", "singer_1_02", "singer_2_01", "other_3_01")):
+    written = {}
+    for i, clip in enumerate(clips):
+        vocals, accompaniment = stems(0.25, RATE, seed=i)
+        stereo = np.concatenate([accompaniment, vocals])  # left accompaniment, right voice
+        write_wav(root / "Wavfile" / f"{clip}.wav", stereo, RATE, "FLOAT")
+        written[clip] = (vocals, accompaniment)
+    return written
+
+
+def test_stem_folder_tracks(tmp_path):
+    expected = _stem_folders(tmp_path)
+    (tmp_path / "notes.txt").write_text("a file next to the folders is ignored")
+    tracks = stem_folder_tracks(tmp_path)
+    assert [t.name for t in tracks] == ["song_a", "song_b"]
+    for track in tracks:
+        vocals, accompaniment = expected[track.name]
+        assert track.sample_rate == RATE
+        np.testing.assert_array_equal(track.vocals, vocals)
+        np.testing.assert_array_equal(track.accompaniment, accompaniment)
+        np.testing.assert_array_equal(track.mixture, vocals + accompaniment)
+        assert track.seconds == pytest.approx(0.25)
+        assert track.source == "stems"
+
+
+def test_stem_folder_stems_of_different_length_are_cut(tmp_path):
+    vocals, accompaniment = stems(0.25, RATE)
+    write_wav(tmp_path / "s" / "vocals.wav", vocals, RATE, "FLOAT")
+    write_wav(tmp_path / "s" / "accompaniment.flac", accompaniment[:, :1000], RATE, "PCM_24")
+    (track,) = stem_folder_tracks(tmp_path)
+    assert track.vocals.shape == track.accompaniment.shape == (1, 1000)
+
+
+@pytest.mark.parametrize("problem", ["rate", "channels", "missing"])
+def test_stem_folder_problems(tmp_path, problem):
+    vocals, accompaniment = stems(0.25, RATE, channels=2)
+    write_wav(tmp_path / "s" / "vocals.wav", vocals, RATE)
+    if problem == "rate":
+        write_wav(tmp_path / "s" / "accompaniment.wav", accompaniment, 2 * RATE)
+    elif problem == "channels":
+        write_wav(tmp_path / "s" / "accompaniment.wav", accompaniment[:1], RATE)
+    with pytest.raises(DatasetError, match="accompaniment" if problem == "missing" else "differ"):
+        stem_folder_tracks(tmp_path)
+
+
+def test_empty_folders(tmp_path):
+    with pytest.raises(DatasetError):
+        stem_folder_tracks(tmp_path)
+    with pytest.raises(DatasetError):
+        discover_tracks(tmp_path)
+    with pytest.raises(DatasetError, match="no such folder"):
+        discover_tracks(tmp_path / "absent")
+    (tmp_path / "train").mkdir()
+    with pytest.raises(DatasetError):
+        musdb_tracks(tmp_path, "train")
+    (tmp_path / "Wavfile").mkdir()
+    with pytest.raises(DatasetError):
+        mir1k_tracks(tmp_path)
+    with pytest.raises(DatasetError):
+        musdb_tracks(tmp_path / "absent")
+
+
+def test_discover_stem_folders(tmp_path):
+    _stem_folders(tmp_path, names=("x",))
+    assert [t.name for t in discover_tracks(tmp_path)] == ["x"]
+
+
+def test_musdb_folder_split(tmp_path):
+    written = _musdb_folder(tmp_path, ["Artist - Train Song", VALID_NAME, "Band - Other Song"])
+    train = musdb_tracks(tmp_path, "train")
+    valid = musdb_tracks(tmp_path, "valid")
+    assert [t.name for t in train] == ["Artist - Train Song", "Band - Other Song"]
+    assert [t.name for t in valid] == [VALID_NAME]
+    assert [t.name for t in discover_tracks(tmp_path)] == [VALID_NAME]  # default split: valid
+    assert [t.name for t in discover_tracks(tmp_path, "train")] == [t.name for t in train]
+    for track in train + valid:
+        parts = written[track.name]
+        np.testing.assert_array_equal(track.vocals, parts["vocals"])
+        np.testing.assert_allclose(track.accompaniment, parts["drums"] + parts["bass"] + parts["other"], atol=1e-6)
+        np.testing.assert_allclose(track.mixture, parts["mixture"], atol=1e-6)
+        assert track.accompaniment.dtype == np.float32 and track.sample_rate == RATE
+        assert track.source == "musdb"
+    with pytest.raises(DatasetError):
+        musdb_tracks(tmp_path, "test")  # no test/ folder
+
+
+def test_musdb_only_validation_tracks(tmp_path):
+    _musdb_folder(tmp_path, [VALID_NAME])
+    with pytest.raises(DatasetError, match="split 'train'"):
+        musdb_tracks(tmp_path, "train")
+
+
+def test_musdb_test_split_keeps_everything(tmp_path):
+    written = _musdb_folder(tmp_path, [VALID_NAME, "A - B"])
+    (tmp_path / "train").rename(tmp_path / "test")
+    assert [t.name for t in musdb_tracks(tmp_path, "test")] == sorted(written)
+
+
+def test_musdb_missing_stem(tmp_path):
+    _musdb_folder(tmp_path, ["A - B"])
+    (tmp_path / "train" / "A - B" / "bass.wav").unlink()
+    with pytest.raises(DatasetError, match="bass"):
+        musdb_tracks(tmp_path, "train")
+
+
+def test_musdb_stems_of_different_length(tmp_path):
+    _musdb_folder(tmp_path, ["A - B"])
+    drums = tmp_path / "train" / "A - B" / "drums.wav"
+    write_wav(drums, np.zeros((2, 1500), dtype=np.float32), RATE)
+    (track,) = musdb_tracks(tmp_path, "train")
+    assert track.vocals.shape == track.accompaniment.shape == (2, 1500)
+
+
+def test_mir1k_layout(tmp_path):
+    written = _mir1k_folder(tmp_path)
+    tracks = mir1k_tracks(tmp_path)
+    assert [t.name for t in tracks] == sorted(written)
+    for track in tracks:
+        vocals, accompaniment = written[track.name]
+        np.testing.assert_array_equal(track.vocals, vocals)  # right channel
+        np.testing.assert_array_equal(track.accompaniment, accompaniment)  # left channel
+        assert track.vocals.shape == (1, 2000)
+        assert track.source == "mir1k"
+    assert [t.name for t in mir1k_tracks(tmp_path, songs=("singer_1",))] == ["singer_1_01", "singer_1_02"]
+    assert [t.name for t in mir1k_tracks(tmp_path, exclude=("singer_1", "other_3"))] == ["singer_2_01"]
+    assert [t.name for t in discover_tracks(tmp_path)] == sorted(written)
+    with pytest.raises(DatasetError):
+        mir1k_tracks(tmp_path, songs=("singer_1",), exclude=("singer_1",))
+    with pytest.raises(DatasetError):
+        mir1k_tracks(tmp_path, songs=("nobody_9",))
+
+
+def test_mir1k_mono_clip(tmp_path):
+    write_wav(tmp_path / "Wavfile" / "a_1_01.wav", np.zeros((1, 100), dtype=np.float32), RATE)
+    with pytest.raises(DatasetError, match="two channels"):
+        mir1k_tracks(tmp_path)
+
+
+def test_unreadable_stem(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "vocals.wav").write_text("text")
+    (tmp_path / "s" / "accompaniment.wav").write_text("text")
+    with pytest.raises(AudioReadError):
+        stem_folder_tracks(tmp_path)
+
+
+def test_training_tracks(tmp_path):
+    _musdb_folder(tmp_path / "musdb", ["A - B", VALID_NAME])
+    _mir1k_folder(tmp_path / "mir1k")
+    _stem_folders(tmp_path / "extra", names=("e",))
+    _stem_folders(tmp_path / "held", names=("h",))
+    config = DataConfig(
+        validation_folders=(str(tmp_path / "held"),),
+        musdb_root=str(tmp_path / "musdb"),
+        mir1k_root=str(tmp_path / "mir1k"),
+        stem_folders=(str(tmp_path / "extra"),),
+        mir1k_validation_songs=("singer_2",),
+    )
+    train, valid = training_tracks(config)
+    assert sorted(t.name for t in train) == sorted(["A - B", "singer_1_01", "singer_1_02", "other_3_01", "e"])
+    assert sorted(t.name for t in valid) == sorted([VALID_NAME, "singer_2_01", "h"])
+    nothing = DataConfig(musdb_root=str(tmp_path / "none"), mir1k_root="", stem_folders=())
+    with pytest.raises(DatasetError, match="no training data"):
+        training_tracks(nothing)
+
+
+# --- PatchSampler -------------------------------------------------------------------------
+
+
+def _tracks(count=3, channels=2, seconds=0.5, rate=RATE):
+    tracks = []
+    for i in range(count):
+        vocals, accompaniment = stems(seconds, rate, channels=channels, seed=7 * i)
+        tracks.append(StemTrack(f"t{i}", vocals, accompaniment, rate))
+    return tracks
+
+
+def _sampler(tracks=None, **data):
+    config = DataConfig(**{"patch_frames": 16, **data})
+    return PatchSampler(tracks if tracks is not None else _tracks(), STFT, config)
+
+
+def test_sampler_shapes():
+    sampler = _sampler()
+    assert len(sampler) == 3
+    mixture, vocals = sampler.batch(5, torch.Generator().manual_seed(0))
+    assert mixture.shape == vocals.shape == (5, STFT.input_bins, 16)
+    assert mixture.dtype == vocals.dtype == torch.float32
+    assert mixture.min() >= 0 and vocals.min() >= 0
+    assert vocals.abs().sum() > 0
+
+
+def test_same_seed_same_batches():
+    sampler = _sampler()
+    first = sampler.batch(4, torch.Generator().manual_seed(123))
+    second = sampler.batch(4, torch.Generator().manual_seed(123))
+    other = sampler.batch(4, torch.Generator().manual_seed(124))
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert not torch.equal(first[0], other[0])
+    # Consecutive draws of one generator differ, and the global RNG plays no part.
+    generator = torch.Generator().manual_seed(123)
+    torch.manual_seed(0)
+    a = sampler.batch(4, generator)
+    torch.manual_seed(1)
+    b = sampler.batch(4, generator)
+    assert torch.equal(a[0], first[0])
+    assert not torch.equal(a[0], b[0])
+
+
+def test_global_rng_is_untouched():
+    sampler = _sampler()
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    sampler.batch(3, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def _find_offset(patch: torch.Tensor, spec: torch.Tensor) -> tuple[int, int]:
+    """(channel, offset) of the complex ``spec`` (channels, bins, frames) whose magnitude is ``patch``."""
+    frames = patch.shape[-1]
+    for channel in range(spec.shape[0]):
+        for offset in range(spec.shape[-1] - frames + 1):
+            if torch.allclose(spec[channel, :, offset : offset + frames].abs(), patch, atol=1e-6):
+                return channel, offset
+    raise AssertionError("patch not found in the track's spectrogram")
+
+
+def test_mixture_is_the_tracks_own_sum_without_augmentation():
+    tracks = _tracks(count=1, channels=2)
+    sampler = _sampler(tracks, remix_probability=0.0, gain_db=0.0)
+    mixture, vocals = sampler.batch(6, torch.Generator().manual_seed(3))
+    transform = Spectrogram(STFT)
+    track = tracks[0]
+    v = transform(torch.from_numpy(track.vocals))[:, : STFT.input_bins]
+    a = transform(torch.from_numpy(track.accompaniment))[:, : STFT.input_bins]
+    m = transform(torch.from_numpy(track.mixture))[:, : STFT.input_bins]
+    places = set()
+    for i in range(6):
+        channel, offset = _find_offset(vocals[i], v)
+        places.add((channel, offset))
+        window = slice(offset, offset + 16)
+        torch.testing.assert_close(mixture[i], (v + a)[channel, :, window].abs())
+        torch.testing.assert_close(mixture[i], m[channel, :, window].abs(), atol=1e-5, rtol=1e-4)
+    assert len(places) > 1  # random channels and offsets
+
+
+def test_gain_changes_levels_but_not_shape():
+    tracks = _tracks(count=1, channels=1)
+    plain = _sampler(tracks, remix_probability=0.0, gain_db=0.0).batch(8, torch.Generator().manual_seed(0))[1]
+    gained = _sampler(tracks, remix_probability=0.0, gain_db=12.0).batch(8, torch.Generator().manual_seed(0))[1]
+    # Same patches (the same draws), scaled by one factor per patch within +-12 dB.
+    ratio = (gained.flatten(1).norm(dim=1) / plain.flatten(1).norm(dim=1))
+    assert (ratio > 10 ** (-12 / 20) - 1e-4).all() and (ratio < 10 ** (12 / 20) + 1e-4).all()
+    assert not torch.allclose(ratio, torch.ones_like(ratio))
+    torch.testing.assert_close(gained, plain * ratio[:, None, None], atol=1e-4, rtol=1e-4)
+
+
+def test_remix_uses_other_tracks_accompaniment():
+    """With remixing always on, a mixture is not its own vocals' track sum."""
+    tracks = _tracks(count=3, channels=1)
+    sampler = _sampler(tracks, remix_probability=1.0, gain_db=0.0)
+    mixture, vocals = sampler.batch(8, torch.Generator().manual_seed(1))
+    transform = Spectrogram(STFT)
+    own = 0
+    for i in range(8):
+        for track in tracks:
+            v = transform(torch.from_numpy(track.vocals))[:, : STFT.input_bins]
+            try:
+                channel, offset = _find_offset(vocals[i], v)
+            except AssertionError:
+                continue
+            a = transform(torch.from_numpy(track.accompaniment))[:, : STFT.input_bins]
+            if torch.allclose(mixture[i], (v + a)[channel, :, offset : offset + 16].abs(), atol=1e-5):
+                own += 1
+    assert own < 8
+
+
+def test_short_tracks_are_padded():
+    tracks = _tracks(count=1, channels=1, seconds=0.05)  # 400 samples: 7 frames < 16
+    sampler = _sampler(tracks)
+    mixture, vocals = sampler.batch(2, torch.Generator().manual_seed(0))
+    assert mixture.shape == (2, STFT.input_bins, 16)
+    assert torch.equal(vocals[:, :, 7:], torch.zeros(2, STFT.input_bins, 9))
+
+
+def test_tracks_are_resampled_to_the_model_rate():
+    tracks = _tracks(count=1, channels=1, seconds=0.5, rate=16000)
+    sampler = _sampler(tracks)
+    expected_frames = Spectrogram(STFT).frames_for(4000)
+    assert sampler.vocals[0].shape == (1, STFT.input_bins, expected_frames)
+
+
+def test_input_statistics():
+    tracks = _tracks(count=2, channels=2)
+    sampler = _sampler(tracks)
+    mean, std = sampler.input_statistics()
+    assert mean.shape == std.shape == (STFT.input_bins,)
+    assert torch.isfinite(mean).all() and (std >= 0).all() and (mean > 0).all()
+    transform = Spectrogram(STFT)
+    features = torch.cat(
+        [torch.log1p(transform(torch.from_numpy(t.mixture))[:, : STFT.input_bins].abs()) for t in tracks],
+        dim=-1,
+    )  # (channels, bins, frames): statistics over channels and frames, per bin
+    per_bin = features.transpose(0, 1).reshape(STFT.input_bins, -1)
+    torch.testing.assert_close(mean, per_bin.mean(dim=1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(std, per_bin.std(dim=1), atol=1e-5, rtol=1e-5)
+    limited, _ = sampler.input_statistics(max_frames=3)
+    torch.testing.assert_close(limited, per_bin[:, :3].mean(dim=1), atol=1e-5, rtol=1e-5)
+
+
+def test_sampler_on_mir1k(shared_data):
+    root = shared_data / "MIR-1K"
+    if not (root / "Wavfile").is_dir():
+        pytest.skip("no MIR-1K")
+    tracks = mir1k_tracks(root, songs=("amy_9",))
+    assert tracks and all(t.sample_rate == 16000 and t.vocals.shape[0] == 1 for t in tracks)
+    sampler = PatchSampler(tracks[:2], STFTConfig(sample_rate=16000, n_fft=512, hop_length=128, input_bins=128), DataConfig(patch_frames=32))
+    mixture, vocals = sampler.batch(2, torch.Generator().manual_seed(0))
+    assert mixture.shape == (2, 128, 32)

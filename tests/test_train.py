@@ -1,0 +1,130 @@
+"""Training: runs on stem folders, logs, keeps the best model, resumes to identical weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from support import TINY, song
+
+from vocalsep import data as data_module
+from vocalsep.bundle import export_model
+from vocalsep.checkpoint import HASHED_NAME, load_estimator, read_checkpoint
+from vocalsep.cli import main
+from vocalsep.config import DataConfig, RunConfig, TrainConfig
+from vocalsep.errors import ConfigError
+from vocalsep.train import learning_rate, train
+
+
+def _stem_folders(root: Path, count: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        folder = root / f"track{index}"
+        folder.mkdir(parents=True)
+        vocals = song(1.5, 16000, channels=2, seed=seed + index) * 0.5
+        accompaniment = rng.standard_normal(vocals.shape).astype(np.float32) * 0.1
+        soundfile.write(folder / "vocals.wav", vocals.T, 16000, subtype="FLOAT")
+        soundfile.write(folder / "accompaniment.wav", accompaniment.T, 16000, subtype="FLOAT")
+    return root
+
+
+def _config(tmp_path: Path, steps: int = 6) -> RunConfig:
+    train_root = _stem_folders(tmp_path / "train", 3, seed=0)
+    valid_root = _stem_folders(tmp_path / "valid", 1, seed=10)
+    return RunConfig(
+        name="tiny",
+        model=TINY,
+        data=DataConfig(musdb_root="", mir1k_root="", stem_folders=(str(train_root),),
+                        validation_folders=(str(valid_root),), patch_frames=32),
+        train=TrainConfig(steps=steps, batch_size=4, validate_every=3, checkpoint_every=3, threads=1),
+    )
+
+
+def test_training_logs_validates_and_keeps_the_best(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    summary = train(config, tmp_path / "run", progress=False)
+    assert summary["steps"] == 6
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [3, 6]
+    assert all(np.isfinite(entry["stems_vocals_sdr"]) for entry in log)
+    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["training_summary"]["validation"]["step"] in (3, 6)
+    estimator = load_estimator(tmp_path / "run" / "best.pt")
+    assert float(estimator.input_scale.mean()) != 1.0  # input statistics were measured
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path)
+    train(config, tmp_path / "straight", progress=False)
+
+    calls = {"n": 0}
+    original = data_module.PatchSampler.batch
+
+    def crash_after_four(self, size, generator):  # noqa: ANN001
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, size, generator)
+
+    monkeypatch.setattr(data_module.PatchSampler, "batch", crash_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "interrupted", progress=False)
+    assert read_checkpoint(tmp_path / "interrupted" / "last.pt")["run_state"]["step"] == 3
+    monkeypatch.setattr(data_module.PatchSampler, "batch", original)
+    train(config, tmp_path / "interrupted", progress=False)
+
+    straight = read_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
+    resumed = read_checkpoint(tmp_path / "interrupted" / "last.pt")["state_dict"]
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_run_folder_refuses_another_configuration(tmp_path: Path) -> None:
+    config = _config(tmp_path, steps=3)
+    train(config, tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="another configuration"):
+        train(_config_with_steps(config, 4), tmp_path / "run", progress=False)
+
+
+def _config_with_steps(config: RunConfig, steps: int) -> RunConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
+
+
+def test_learning_rate_warms_up_then_decays() -> None:
+    config = RunConfig(train=TrainConfig(steps=1000, learning_rate=1e-3))
+    rates = [learning_rate(config, step) for step in (0, 50, 99, 500, 999)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-3)
+    assert rates[3] < rates[2] and rates[4] == pytest.approx(5e-5, rel=0.05)
+
+
+def test_train_and_export_from_the_command_line(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, steps=3)
+    config_file = tmp_path / "run.toml"
+    config_file.write_text(_toml(config.to_dict()))
+    assert main(["train", "--config", str(config_file), "--run", str(tmp_path / "run"), "-q"]) == 0
+    assert "trained 3 steps" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "mini", "--to", str(tmp_path / "models")]) == 0
+    exported = list((tmp_path / "models").glob("mini-*.pt"))
+    assert len(exported) == 1 and HASHED_NAME.match(exported[0].name)
+    assert "optimizer" not in read_checkpoint(exported[0])
+    load_estimator(exported[0])
+    again = export_model(tmp_path / "run" / "best.pt", "mini", tmp_path / "models")
+    assert list((tmp_path / "models").glob("mini-*.pt")) == [again]
+
+
+def _toml(values: dict, prefix: str = "") -> str:
+    """A minimal TOML writer for nested dicts of scalars and lists of strings."""
+    scalars, tables = [], []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            tables.append(_toml(value, f"{prefix}{key}."))
+        else:
+            scalars.append(f"{key} = {json.dumps(value)}")
+    header = f"[{prefix[:-1]}]\n" if prefix and scalars else ""
+    return header + "\n".join(scalars) + "\n" + "".join(tables)
