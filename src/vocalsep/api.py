@@ -7,11 +7,10 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
-from vocalsep.audio import load_audio, save_audio
+from vocalsep.audio import SUBTYPES, AudioReader, AudioWriter
 from vocalsep.errors import AudioReadError, AudioWriteError, VocalsepError
-from vocalsep.separator import Separator, Stems
+from vocalsep.separator import Separator
+from vocalsep.streaming import separate_stream
 
 STEM_NAMES = ("vocals", "accompaniment")
 #: Suffixes picked up when a folder is given.
@@ -54,28 +53,23 @@ def _track_name(path: Path) -> str:
     return path.stem
 
 
-def apply_clip_policy(stems: Stems, policy: str) -> Stems:
-    """Keep integer outputs in range.
+def output_gain(peak: float, policy: str) -> float:
+    """The gain that keeps integer output in range, by clip policy.
 
     ``rescale`` scales both stems by one factor when either peaks above full scale (they
-    still sum to the equally scaled mixture); ``clip`` clips each stem; ``none`` leaves
-    samples as they are (for float output).
+    still sum to the equally scaled mixture); ``clip`` keeps the gain and lets the writer
+    clip; ``none`` leaves samples as they are (for float output).
     """
-    if policy == "none":
-        return stems
-    peak = max(float(np.max(np.abs(stems.vocals), initial=0.0)),
-               float(np.max(np.abs(stems.accompaniment), initial=0.0)))
-    if peak <= 1.0:
-        return stems
+    if policy not in ("rescale", "clip", "none"):
+        raise VocalsepError(f"unknown clip policy {policy!r} (use rescale, clip or none)")
+    if policy == "none" or peak <= 1.0:
+        return 1.0
     if policy == "rescale":
         warnings.warn(f"output peaked at {peak:.3f}; both stems scaled by {1 / peak:.3f}",
                       ClippingWarning, stacklevel=2)
-        return Stems(stems.vocals / peak, stems.accompaniment / peak, stems.sample_rate)
-    if policy == "clip":
-        warnings.warn(f"output peaked at {peak:.3f}; samples clipped to full scale",
-                      ClippingWarning, stacklevel=2)
-        return Stems(np.clip(stems.vocals, -1, 1), np.clip(stems.accompaniment, -1, 1), stems.sample_rate)
-    raise VocalsepError(f"unknown clip policy {policy!r} (use rescale, clip or none)")
+        return 1.0 / peak
+    warnings.warn(f"output peaked at {peak:.3f}; samples clipped to full scale", ClippingWarning, stacklevel=2)
+    return 1.0
 
 
 def separate_file(
@@ -92,6 +86,9 @@ def separate_file(
 ) -> dict[str, Path]:
     """Separate one audio file into ``vocals`` and ``accompaniment`` files.
 
+    The file is decoded, separated and written block by block, so memory stays bounded
+    whatever its length; the result equals ``Separator.separate`` of the whole waveform.
+
     Parameters
     ----------
     input_path : str or Path
@@ -106,7 +103,7 @@ def separate_file(
     bits : {16, 24, 32}
         Sample size; 32 writes float wav.
     clip : {"rescale", "clip", "none"}
-        What to do when a stem exceeds full scale (see ``apply_clip_policy``).
+        What to do when a stem exceeds full scale (see ``output_gain``).
     overwrite : bool
         Replace existing outputs instead of refusing.
     progress : bool
@@ -121,23 +118,31 @@ def separate_file(
     if bits not in SUBTYPE_FOR_BITS:
         raise VocalsepError(f"bits must be 16, 24 or 32, not {bits}")
     subtype = SUBTYPE_FOR_BITS[bits]
+    if audio_format not in SUBTYPES or subtype not in SUBTYPES[audio_format]:
+        raise VocalsepError(f"{audio_format} cannot store {bits}-bit {'float' if bits == 32 else 'integer'} samples")
     targets = output_paths(input_path, output_dir, audio_format)
     if not overwrite:
         for path in targets.values():
             if path.exists():
                 raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
-    mixture, rate = load_audio(input_path)
+    reader = AudioReader(input_path)
     if separator is None:
         separator = Separator.from_pretrained(model)
-    with _progress_bar(separator, mixture, rate, input_path.name, progress) as update:
-        stems = separator.separate(mixture, rate, progress=update)
-    stems = apply_clip_policy(stems, "none" if subtype == "FLOAT" else clip)
+    writers: dict[str, AudioWriter] = {}
     written: list[Path] = []
     try:
+        writers = {stem: AudioWriter(targets[stem], reader.sample_rate, reader.channels) for stem in STEM_NAMES}
+        with _progress_bar(reader.frames, input_path.name, progress) as update:
+            for vocals, accompaniment in separate_stream(separator, reader.blocks(), reader.sample_rate, progress=update):
+                writers["vocals"].write(vocals)
+                writers["accompaniment"].write(accompaniment)
+        peak = max(writer.peak for writer in writers.values())
+        gain = output_gain(peak, "none" if subtype == "FLOAT" else clip)
         for stem in STEM_NAMES:
-            save_audio(targets[stem], getattr(stems, stem), rate, subtype=subtype, overwrite=overwrite)
-            written.append(targets[stem])
-    except VocalsepError:
+            written.append(writers[stem].commit(subtype=subtype, gain=gain, overwrite=overwrite))
+    except BaseException:
+        for writer in writers.values():
+            writer.discard()
         for path in written:  # a lone stem would look like a finished result
             path.unlink(missing_ok=True)
         raise
@@ -145,15 +150,14 @@ def separate_file(
 
 
 class _progress_bar:
-    """Context manager yielding a frame-count callback bound to a tqdm bar (or None)."""
+    """Context manager yielding a sample-count callback bound to a tqdm bar (or None)."""
 
-    def __init__(self, separator: Separator, mixture: np.ndarray, rate: int, label: str, enabled: bool) -> None:
+    def __init__(self, total: int | None, label: str, enabled: bool) -> None:
         self.bar = None
         if enabled:
             from tqdm import tqdm
 
-            total = separator.frames_for(mixture.shape[1], rate)
-            self.bar = tqdm(total=total, desc=label, unit="frame", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=label, unit="sample", unit_scale=True, file=sys.stderr, leave=False)
 
     def __enter__(self):  # noqa: ANN204
         return None if self.bar is None else self.bar.update

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from fractions import Fraction
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -93,15 +95,80 @@ def _load_pyav(path: Path, stream_index: int) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32), rate
 
 
+#: Windowed-sinc resampler settings: zero crossings per side, pass band, Kaiser window beta.
+SINC_ZERO_CROSSINGS = 16
+SINC_ROLLOFF = 0.945
+KAISER_BETA = 14.77
+#: Above this many polyphase taps (exotic rate pairs) scipy's resampler takes over.
+MAX_POLYPHASE_TAPS = 2_000_000
+
+
 def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited polyphase resampling along the last axis."""
+    """Band-limited resampling along the last axis (Kaiser-windowed sinc, polyphase).
+
+    A pure FIR filter: output sample ``k`` sits at input time ``k * source / target``,
+    samples outside the signal count as zeros, and the output has
+    ``ceil(samples * target / source)`` samples. Runs in torch (no scipy import on the
+    common rates); exotic rate pairs fall back to ``scipy.signal.resample_poly``.
+    """
     if source_rate == target_rate:
         return waveform
-    from scipy.signal import resample_poly
-
     ratio = Fraction(target_rate, source_rate)
-    out = resample_poly(waveform, ratio.numerator, ratio.denominator, axis=-1)
-    return out.astype(np.float32, copy=False)
+    up, down = ratio.numerator, ratio.denominator
+    kernel, reach = _sinc_kernel(down, up)
+    if kernel is None:
+        from scipy.signal import resample_poly
+
+        return resample_poly(waveform, up, down, axis=-1).astype(np.float32, copy=False)
+    import torch
+
+    leading, samples = waveform.shape[:-1], waveform.shape[-1]
+    flat = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).reshape(-1, 1, samples)
+    padded = torch.nn.functional.pad(flat, (reach, reach + down))
+    with torch.inference_mode():
+        out = torch.nn.functional.conv1d(padded, kernel, stride=down)  # (n, up, blocks)
+    out = out.transpose(1, 2).reshape(flat.shape[0], -1)[:, : -(-samples * up // down)]
+    return out.reshape(*leading, -1).numpy()
+
+
+def resample_reach(source_rate: int, target_rate: int) -> int:
+    """Input samples on each side that one output sample of ``resample`` depends on."""
+    ratio = Fraction(target_rate, source_rate)
+    down, up = ratio.denominator, ratio.numerator
+    kernel, reach = _sinc_kernel(down, up)
+    if kernel is None:
+        reach = 10 * max(up, down) // up + 1  # scipy's resample_poly filter half-length
+    return reach + 1
+
+
+def _sinc_kernel(down: int, up: int) -> tuple[object, int]:
+    """Polyphase filters (up, 1, taps) for ``down`` -> ``up`` rates, and the reach in input samples."""
+    cutoff = min(down, up) * SINC_ROLLOFF  # in units of the reduced rates
+    reach = math.ceil(SINC_ZERO_CROSSINGS * down / cutoff)
+    taps = 2 * reach + down
+    if up * taps > MAX_POLYPHASE_TAPS:
+        return None, reach
+    return _cached_kernel(down, up, reach), reach
+
+
+def _cached_kernel(down: int, up: int, reach: int):  # noqa: ANN202
+    key = (down, up)
+    if key not in _KERNELS:
+        import torch
+
+        cutoff = min(down, up) * SINC_ROLLOFF
+        positions = torch.arange(-reach, reach + down, dtype=torch.float64)[None] / down
+        phases = -torch.arange(up, dtype=torch.float64)[:, None] / up
+        t = (positions + phases) * cutoff  # distance in zero crossings
+        t = t.clamp(-SINC_ZERO_CROSSINGS, SINC_ZERO_CROSSINGS)
+        window = torch.special.i0(KAISER_BETA * torch.sqrt(1 - (t / SINC_ZERO_CROSSINGS) ** 2))
+        window = window / torch.special.i0(torch.tensor(KAISER_BETA, dtype=torch.float64))
+        sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(math.pi * t) / (math.pi * t))
+        _KERNELS[key] = (sinc * window * cutoff / down).float()[:, None, :]
+    return _KERNELS[key]
+
+
+_KERNELS: dict[tuple[int, int], object] = {}
 
 
 def save_audio(
@@ -163,3 +230,183 @@ def save_audio(
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
     return path
+
+
+class AudioReader:
+    """Decode a file block by block, so memory does not grow with its length.
+
+    Attributes
+    ----------
+    sample_rate, channels : int
+    frames : int or None
+        Samples per channel if the container states it (an estimate for compressed streams).
+    """
+
+    def __init__(self, path: str | Path, *, block_seconds: float = 10.0) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioReadError(f"{self.path}: no such file")
+        self.block_seconds = block_seconds
+        self._soundfile = None
+        if self.path.suffix.lower() in SOUNDFILE_SUFFIXES:
+            import soundfile
+
+            with contextlib.suppress(Exception):
+                self._soundfile = soundfile.SoundFile(str(self.path))
+        if self._soundfile is not None:
+            self.sample_rate = int(self._soundfile.samplerate)
+            self.channels = int(self._soundfile.channels)
+            self.frames: int | None = int(self._soundfile.frames)
+        else:
+            self._probe_pyav()
+
+    def _probe_pyav(self) -> None:
+        import av
+
+        try:
+            with av.open(str(self.path)) as container:
+                if not container.streams.audio:
+                    raise AudioReadError(f"{self.path}: the file holds no audio stream")
+                stream = container.streams.audio[0]
+                self.sample_rate = int(stream.codec_context.sample_rate or 0)
+                self.channels = int(stream.codec_context.channels or 0)
+                duration = stream.duration * stream.time_base if stream.duration else None
+                if duration is None and container.duration:
+                    duration = container.duration / 1_000_000
+                self.frames = int(duration * self.sample_rate) if duration else None
+        except AudioReadError:
+            raise
+        except Exception as error:  # PyAV raises many types for undecodable data
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise AudioReadError(f"{self.path}: not a readable audio file ({reason})") from None
+        if self.sample_rate <= 0 or self.channels <= 0:
+            raise AudioReadError(f"{self.path}: the file holds no audio samples")
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Yield float32 blocks of shape (channels, n); raise AudioReadError if there are none."""
+        size = max(1, int(self.block_seconds * self.sample_rate))
+        produced = 0
+        source = self._soundfile_blocks(size) if self._soundfile is not None else self._pyav_blocks(size)
+        for block in source:
+            if not np.isfinite(block).all():
+                block = np.nan_to_num(block, nan=0.0, posinf=1.0, neginf=-1.0)
+            produced += block.shape[1]
+            yield block
+        if produced == 0:
+            raise AudioReadError(f"{self.path}: the file holds no audio samples")
+
+    def _soundfile_blocks(self, size: int) -> Iterator[np.ndarray]:
+        assert self._soundfile is not None
+        with self._soundfile as handle:
+            handle.seek(0)
+            while True:
+                data = handle.read(size, dtype="float32", always_2d=True)
+                if data.shape[0] == 0:
+                    return
+                yield np.ascontiguousarray(data.T)
+
+    def _pyav_blocks(self, size: int) -> Iterator[np.ndarray]:
+        import av
+
+        pending: list[np.ndarray] = []
+        count = 0
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.audio[0]
+                resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout)
+                for frame in container.decode(stream):
+                    for converted in resampler.resample(frame):
+                        pending.append(converted.to_ndarray())
+                        count += pending[-1].shape[1]
+                    if count >= size:
+                        yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
+                        pending, count = [], 0
+                for converted in resampler.resample(None):
+                    pending.append(converted.to_ndarray())
+        except Exception as error:  # PyAV raises many types for undecodable data
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise AudioReadError(f"{self.path}: not a readable audio file ({reason})") from None
+        if pending:
+            yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
+
+
+class AudioWriter:
+    """Write a stem block by block into a hidden float file, then finish it atomically.
+
+    ``commit`` converts to the final sample format in a second streamed pass (applying one
+    gain to the whole file, chosen after the peak is known) and renames it into place;
+    ``discard`` removes the temporary file. Nothing appears under the final name before
+    ``commit`` succeeds.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int) -> None:
+        import soundfile
+
+        self.path = Path(path)
+        self.sample_rate = sample_rate
+        self.peak = 0.0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, self.temp_name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part", dir=self.path.parent)
+            os.close(handle)
+            # RF64 lifts WAV's 4 GB limit for hours of multichannel float audio.
+            self._handle = soundfile.SoundFile(self.temp_name, "w", sample_rate, channels, subtype="FLOAT", format="RF64")
+        except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
+            self.discard()
+            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+
+    def write(self, block: np.ndarray) -> None:
+        """Append (channels, n) samples."""
+        self.peak = max(self.peak, float(np.max(np.abs(block), initial=0.0)))
+        try:
+            self._handle.write(np.ascontiguousarray(block.T))
+        except Exception as error:
+            self.discard()
+            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+
+    def commit(self, *, subtype: str, gain: float = 1.0, overwrite: bool = False) -> Path:
+        """Close, convert to ``subtype`` (``gain`` applied, integer formats clipped) and rename."""
+        import soundfile
+
+        container = self.path.suffix.lower().lstrip(".")
+        final_name = None
+        try:
+            self._handle.close()
+            if container not in SUBTYPES or subtype not in SUBTYPES[container]:
+                raise AudioWriteError(f"{self.path}: {container} cannot store {subtype} samples")
+            if self.path.exists() and not overwrite:
+                raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
+            handle, final_name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part.{container}", dir=self.path.parent)
+            os.close(handle)
+            with soundfile.SoundFile(self.temp_name) as source, soundfile.SoundFile(
+                final_name, "w", self.sample_rate, source.channels, subtype=subtype, format=container.upper()
+            ) as target:
+                for block in source.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+                    block = block * gain if gain != 1.0 else block
+                    target.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
+            os.replace(final_name, self.path)
+            final_name = None
+        except AudioWriteError:
+            raise
+        except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
+            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+        finally:
+            if final_name is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(final_name)
+            self.discard()
+        return self.path
+
+    def discard(self) -> None:
+        """Remove the temporary file (safe to call twice)."""
+        with contextlib.suppress(Exception):
+            self._handle.close()
+        name = getattr(self, "temp_name", None)
+        if name:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            self.temp_name = ""
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or (str(error).splitlines()[0] if str(error) else type(error).__name__)

@@ -1,0 +1,159 @@
+"""Streamed separation equals the in-memory path; streamed reading and writing are safe."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from support import song, tiny_estimator, write_song
+
+from vocalsep.api import separate_file
+from vocalsep.audio import AudioReader, AudioWriter, load_audio, resample
+from vocalsep.errors import AudioReadError, AudioWriteError
+from vocalsep.separator import Separator
+from vocalsep.streaming import OverlapSave, resampling_stage, separate_stream, separation_stage
+
+
+def _separator() -> Separator:
+    return Separator(tiny_estimator(seed=1), segment=32, crossfade=8, context=8)
+
+
+def _stream(separator: Separator, mixture: np.ndarray, rate: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    blocks = (mixture[:, i : i + block] for i in range(0, mixture.shape[1], block))
+    pieces = list(separate_stream(separator, blocks, rate))
+    return np.concatenate([v for v, _ in pieces], axis=1), np.concatenate([a for _, a in pieces], axis=1)
+
+
+@pytest.mark.parametrize("rate", [16000, 8000, 44100])
+@pytest.mark.parametrize("block", [777, 16000])
+def test_streamed_output_equals_in_memory_output(rate: int, block: int) -> None:
+    separator = _separator()
+    mixture = song(7.0, rate, channels=2)  # several separation blocks of 2.3 s
+    reference = separator.separate(mixture, rate)
+    vocals, accompaniment = _stream(separator, mixture, rate, block)
+    assert vocals.shape == mixture.shape
+    np.testing.assert_allclose(vocals, reference.vocals, atol=1e-4)
+    np.testing.assert_allclose(accompaniment, reference.accompaniment, atol=1e-4)
+
+
+def test_too_small_a_margin_is_detected() -> None:
+    # The equality above is not automatic: cut the right margin and the seams show.
+    separator = _separator()
+    mixture = song(7.0, 16000, channels=1)
+    stage = separation_stage(separator)
+    stage.right = 0
+    streamed = np.concatenate([stage.push(mixture), stage.finish()], axis=1)
+    reference = separator.separate(mixture, 16000).vocals
+    assert np.abs(streamed - reference).max() > 1e-5
+
+
+@pytest.mark.parametrize(("source", "target"), [(44100, 16000), (8000, 44100), (48000, 44100)])
+def test_streamed_resampling_equals_whole_signal_resampling(source: int, target: int) -> None:
+    signal = song(3.0, source, channels=2)
+    stage = resampling_stage(source, target, block_seconds=0.25)
+    pieces = [stage.push(signal[:, i : i + 5000]) for i in range(0, signal.shape[1], 5000)]
+    streamed = np.concatenate([*pieces, stage.finish()], axis=1)
+    np.testing.assert_allclose(streamed, resample(signal, source, target), atol=1e-6)
+
+
+def test_overlap_save_with_identity_function_is_exact() -> None:
+    stage = OverlapSave(lambda x: x, block=10, left=3, right=4, ratio=Fraction(1))
+    signal = np.arange(2 * 95, dtype=np.float32).reshape(2, 95)
+    out = np.concatenate([stage.push(signal[:, :7]), stage.push(signal[:, 7:]), stage.finish()], axis=1)
+    np.testing.assert_array_equal(out, signal)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".m4a"])
+def test_reader_blocks_equal_the_whole_file(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"song{suffix}"
+    if suffix == ".m4a":
+        _write_aac(path, song(2.0, 44100, channels=2), 44100)
+    else:
+        write_song(path, seconds=2.0, rate=44100)
+    reader = AudioReader(path, block_seconds=0.3)
+    blocks = list(reader.blocks())
+    whole, rate = load_audio(path)
+    assert rate == reader.sample_rate and reader.channels == whole.shape[0]
+    assert len(blocks) > 3
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), whole)
+
+
+def _write_aac(path: Path, data: np.ndarray, rate: int) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "stereo"
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout="stereo")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_reader_rejects_non_audio_and_empty_files(tmp_path: Path) -> None:
+    (tmp_path / "text.mp3").write_text("not audio " * 50)
+    with pytest.raises(AudioReadError, match="not a readable audio file"):
+        list(AudioReader(tmp_path / "text.mp3").blocks())
+    soundfile.write(tmp_path / "empty.wav", np.zeros((0, 1), np.float32), 8000)
+    with pytest.raises(AudioReadError, match="no audio samples"):
+        list(AudioReader(tmp_path / "empty.wav").blocks())
+
+
+def test_writer_publishes_nothing_until_commit(tmp_path: Path) -> None:
+    writer = AudioWriter(tmp_path / "out" / "vocals.wav", 8000, 2)
+    writer.write(np.full((2, 100), 0.5, np.float32))
+    assert not (tmp_path / "out" / "vocals.wav").exists()
+    writer.write(np.full((2, 100), -2.0, np.float32))
+    assert writer.peak == 2.0
+    writer.commit(subtype="PCM_16", gain=0.5)
+    data, _ = soundfile.read(tmp_path / "out" / "vocals.wav", always_2d=True)
+    np.testing.assert_allclose(data[:100], 0.25, atol=1e-4)
+    np.testing.assert_allclose(data[100:], -1.0, atol=1e-4)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["vocals.wav"]
+
+
+def test_writer_discard_and_refusal_leave_no_files(tmp_path: Path) -> None:
+    writer = AudioWriter(tmp_path / "vocals.wav", 8000, 1)
+    writer.write(np.zeros((1, 10), np.float32))
+    writer.discard()
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "vocals.wav").write_bytes(b"keep me")
+    writer = AudioWriter(tmp_path / "vocals.wav", 8000, 1)
+    writer.write(np.zeros((1, 10), np.float32))
+    with pytest.raises(AudioWriteError, match="exists"):
+        writer.commit(subtype="PCM_16")
+    assert [p.name for p in tmp_path.iterdir()] == ["vocals.wav"]
+    assert (tmp_path / "vocals.wav").read_bytes() == b"keep me"
+
+
+def test_separate_file_equals_the_in_memory_separator(tmp_path: Path) -> None:
+    separator = _separator()
+    mixture = write_song(tmp_path / "song.wav", seconds=6.0, rate=22050)
+    paths = separate_file(tmp_path / "song.wav", tmp_path / "out", separator=separator, bits=32)
+    reference = separator.separate(mixture, 22050)
+    vocals, _ = soundfile.read(paths["vocals"], always_2d=True, dtype="float32")
+    accompaniment, _ = soundfile.read(paths["accompaniment"], always_2d=True, dtype="float32")
+    np.testing.assert_allclose(vocals.T, reference.vocals, atol=1e-4)
+    np.testing.assert_allclose(accompaniment.T, reference.accompaniment, atol=1e-4)
+
+
+def test_a_failed_write_leaves_no_partial_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_song(tmp_path / "song.wav", seconds=1.0, rate=16000)
+    calls = {"n": 0}
+    original = AudioWriter.commit
+
+    def fail_second(self, **kwargs):  # noqa: ANN001, ANN003
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise AudioWriteError("cannot write: No space left on device")
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(AudioWriter, "commit", fail_second)
+    with pytest.raises(AudioWriteError, match="No space left"):
+        separate_file(tmp_path / "song.wav", tmp_path / "out", separator=_separator())
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
