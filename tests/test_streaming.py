@@ -157,3 +157,16 @@ def test_a_failed_write_leaves_no_partial_outputs(tmp_path: Path, monkeypatch: p
     with pytest.raises(AudioWriteError, match="No space left"):
         separate_file(tmp_path / "song.wav", tmp_path / "out", separator=_separator())
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    write_song(tmp_path / "song.wav", seconds=0.5, rate=16000)
+    old = os.umask(0o022)
+    try:
+        paths = separate_file(tmp_path / "song.wav", tmp_path / "out", separator=_separator())
+    finally:
+        os.umask(old)
+    for path in paths.values():
+        assert path.stat().st_mode & 0o777 == 0o644

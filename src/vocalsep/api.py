@@ -79,7 +79,7 @@ def separate_file(
     separator: Separator | None = None,
     model: str | Path = "default",
     audio_format: str = "wav",
-    bits: int = 16,
+    bits: int | None = None,
     clip: str = "rescale",
     overwrite: bool = False,
     progress: bool = False,
@@ -100,8 +100,9 @@ def separate_file(
     model : str or Path
         Bundled model name or checkpoint path, used when ``separator`` is None.
     audio_format : {"wav", "flac"}
-    bits : {16, 24, 32}
-        Sample size; 32 writes float wav.
+    bits : {16, 24, 32}, optional
+        Sample size; 32 writes float wav. Default: 32 for wav (stems sum exactly to the
+        input, which may itself exceed full scale), 24 for flac.
     clip : {"rescale", "clip", "none"}
         What to do when a stem exceeds full scale (see ``output_gain``).
     overwrite : bool
@@ -115,6 +116,8 @@ def separate_file(
         Stem name -> written path. Both are written or neither is.
     """
     input_path = Path(input_path)
+    if bits is None:
+        bits = 32 if audio_format == "wav" else 24
     if bits not in SUBTYPE_FOR_BITS:
         raise VocalsepError(f"bits must be 16, 24 or 32, not {bits}")
     subtype = SUBTYPE_FOR_BITS[bits]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from fractions import Fraction
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import AudioReadError, AudioWriteError
+from vocalsep.files import temporary_sibling
 
 #: Subtypes accepted by ``save_audio`` for each container.
 SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
@@ -215,10 +215,7 @@ def save_audio(
     temp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{path.stem}.", suffix=f".part.{container}", dir=path.parent
-        )
-        os.close(handle)
+        temp_name = temporary_sibling(path, f".part.{container}")
         soundfile.write(temp_name, data, sample_rate, subtype=subtype, format=container.upper())
         os.replace(temp_name, path)
         temp_name = None
@@ -347,8 +344,7 @@ class AudioWriter:
         self.peak = 0.0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, self.temp_name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part", dir=self.path.parent)
-            os.close(handle)
+            self.temp_name = temporary_sibling(self.path)
             # RF64 lifts WAV's 4 GB limit for hours of multichannel float audio.
             self._handle = soundfile.SoundFile(self.temp_name, "w", sample_rate, channels, subtype="FLOAT", format="RF64")
         except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
@@ -376,8 +372,7 @@ class AudioWriter:
                 raise AudioWriteError(f"{self.path}: {container} cannot store {subtype} samples")
             if self.path.exists() and not overwrite:
                 raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
-            handle, final_name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part.{container}", dir=self.path.parent)
-            os.close(handle)
+            final_name = temporary_sibling(self.path, f".part.{container}")
             with soundfile.SoundFile(self.temp_name) as source, soundfile.SoundFile(
                 final_name, "w", self.sample_rate, source.channels, subtype=subtype, format=container.upper()
             ) as target:

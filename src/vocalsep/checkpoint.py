@@ -6,7 +6,6 @@ import hashlib
 import os
 import platform
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import torch
 
 from vocalsep.config import ModelConfig
 from vocalsep.errors import ConfigError, ModelLoadError
+from vocalsep.files import temporary_sibling
 
 FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).parent / "models"
@@ -39,8 +39,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (plain types and tensors) atomically with ``torch.save``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
+    temp_name = temporary_sibling(path)
     try:
         torch.save(payload, temp_name)
         os.replace(temp_name, path)
