@@ -163,12 +163,20 @@ def write_reports(results: dict[str, SystemScores], folder: Path) -> None:
                     writer.writerow([name, track, stem, *(f"{values[m]:.4f}" for m in METRICS)])
 
 
+def system_name(model: str) -> str:
+    """A short label: the bundled name, a file's stem, or a run folder for ``runs/X/best.pt``."""
+    path = Path(model)
+    if path.suffix != ".pt":
+        return model
+    return path.parent.name if path.stem in ("best", "last") and path.parent.name else path.stem
+
+
 def build_systems(models: list[str], baselines: list[str]) -> dict[str, System]:
     """Systems by name: models (bundled names or paths) then baselines."""
     systems: dict[str, System] = {}
     separators = {model: Separator.from_pretrained(model) for model in models}
     for model, separator in separators.items():
-        systems[Path(model).stem if model.endswith(".pt") else model] = model_system(separator)
+        systems[system_name(model)] = model_system(separator)
     reference = next(iter(separators.values())) if separators else Separator.from_pretrained("default")
     for baseline in baselines:
         if baseline == "mixture":

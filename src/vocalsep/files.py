@@ -1,8 +1,15 @@
-"""Atomic file creation: a hidden temporary sibling that is renamed into place when complete."""
+"""Atomic file creation: a hidden temporary sibling that is renamed into place when complete.
+
+Temporary names carry the writer's process id (``.<name>.<pid>.<random><suffix>``), so the
+leftovers of a process that was killed (SIGKILL, power loss) can be told from files that a
+live process is still writing, and are removed the next time that output is written.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -13,13 +20,39 @@ def _umask() -> int:
     return current
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_siblings(path: Path) -> list[Path]:
+    """Delete temporary siblings of ``path`` left by processes that no longer run."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?P<pid>\d+)\.")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in path.parent.iterdir():
+            match = pattern.match(entry.name)
+            if match and not _alive(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    removed.append(entry)
+    return removed
+
+
 def temporary_sibling(path: Path, suffix: str = ".part") -> str:
     """Create an empty hidden file next to ``path`` and return its name.
 
     It gets the permissions a plain ``open(path, "w")`` would give (``mkstemp`` alone makes
     files only their owner can read), so renaming it onto ``path`` publishes a normal file.
+    Leftovers of killed writers of the same ``path`` are removed first.
     """
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    remove_stale_siblings(path)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
     os.close(handle)
     os.chmod(name, 0o666 & ~_umask())
     return name
