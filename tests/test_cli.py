@@ -141,3 +141,15 @@ def test_demo_generates_and_separates(tmp_path: Path, model: str) -> None:
     assert _run("demo", "-o", str(tmp_path / "demo"), "--model", model, "-q") == 0
     assert (tmp_path / "demo" / "demo_song.wav").exists()
     assert (tmp_path / "demo" / "demo_song" / "vocals.wav").exists()
+
+
+def test_skip_existing_finishes_a_batch_without_redoing_files(tmp_path: Path, model: str) -> None:
+    write_song(tmp_path / "songs" / "a.wav")
+    write_song(tmp_path / "songs" / "b.wav")
+    args = ["separate", str(tmp_path / "songs"), "-o", str(tmp_path / "out"), "--model", model, "-q"]
+    assert _run(*args) == 0
+    (tmp_path / "out" / "b" / "vocals.wav").unlink()  # as if the batch died while writing b
+    finished = (tmp_path / "out" / "a" / "vocals.wav").stat().st_mtime_ns
+    assert _run(*args, "--skip-existing") == 0
+    assert (tmp_path / "out" / "a" / "vocals.wav").stat().st_mtime_ns == finished
+    assert (tmp_path / "out" / "b" / "vocals.wav").exists()

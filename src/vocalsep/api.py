@@ -82,6 +82,7 @@ def separate_file(
     bits: int | None = None,
     clip: str = "rescale",
     overwrite: bool = False,
+    skip_existing: bool = False,
     progress: bool = False,
 ) -> dict[str, Path]:
     """Separate one audio file into ``vocals`` and ``accompaniment`` files.
@@ -107,6 +108,9 @@ def separate_file(
         What to do when a stem exceeds full scale (see ``output_gain``).
     overwrite : bool
         Replace existing outputs instead of refusing.
+    skip_existing : bool
+        Return at once when both outputs exist, and redo an incomplete pair (resuming
+        an interrupted batch).
     progress : bool
         Show a progress bar on stderr.
 
@@ -124,6 +128,10 @@ def separate_file(
     if audio_format not in SUBTYPES or subtype not in SUBTYPES[audio_format]:
         raise VocalsepError(f"{audio_format} cannot store {bits}-bit {'float' if bits == 32 else 'integer'} samples")
     targets = output_paths(input_path, output_dir, audio_format)
+    if skip_existing:
+        if all(path.exists() for path in targets.values()):
+            return targets
+        overwrite = True  # a lone stem is what an interrupted pair leaves: redo the pair
     if not overwrite:
         for path in targets.values():
             if path.exists():

@@ -30,6 +30,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         bits=args.bits,
         clip=args.clip,
         overwrite=args.overwrite,
+        skip_existing=args.skip_existing,
         progress=not args.quiet,
     )
     for path, result in results:
@@ -38,6 +39,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
             print(f"vocalsep: error: {result}", file=sys.stderr)
         else:
             print(f"{path} -> {result['vocals']} , {result['accompaniment']}")
+            if args.plot:
+                from vocalsep.plots import plot_separation_files
+
+                picture = plot_separation_files(path, result["vocals"], result["vocals"].parent / "spectrograms.png")
+                print(f"{path} -> {picture}")
     if failures:
         print(f"vocalsep: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
     return 1 if failures else 0
@@ -83,6 +89,69 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_command(args)
 
 
+def cmd_pitch(args: argparse.Namespace) -> int:
+    from vocalsep.api import find_inputs
+    from vocalsep.pitch import transcribe_file
+
+    inputs = find_inputs(args.inputs)
+    if not inputs:
+        raise VocalsepError("no audio files found in the given folders")
+    separator = None
+    if args.separate:
+        from vocalsep.separator import Separator
+
+        separator = Separator.from_pretrained(args.model)
+    failures = 0
+    for path in inputs:
+        try:
+            result = transcribe_file(path, args.output, separate=args.separate, separator=separator,
+                                     tracker=args.tracker, plot=args.plot, overwrite=args.overwrite)
+        except VocalsepError as error:
+            failures += 1
+            print(f"vocalsep: error: {error}", file=sys.stderr)
+            continue
+        folder = next(iter(result.paths.values())).parent
+        print(f"{path}: {len(result.notes)} notes, {result.summary.describe()} -> {folder}")
+    if failures:
+        print(f"vocalsep: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from vocalsep.plots import plot_file
+
+    written = plot_file(args.input, args.output, vocals_path=args.vocals, separate=args.separate,
+                        model=args.model, tracker=args.tracker)
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
+    from vocalsep.pitch_eval import evaluate_pitch
+
+    datasets = {d.strip() for d in args.datasets.split(",") if d.strip()}
+    unknown = datasets - {"mir1k", "vocadito"}
+    if unknown or not datasets:
+        raise VocalsepError(f"--datasets takes mir1k and/or vocadito, not {args.datasets!r}")
+    songs = None if args.songs == "all" else tuple(s.strip() for s in args.songs.split(",") if s.strip())
+    scores = evaluate_pitch(
+        args.mir1k if "mir1k" in datasets else None,
+        vocadito_root=args.vocadito if "vocadito" in datasets else None,
+        trackers=args.trackers or ("crepe-tiny", "pyin"),
+        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
+        songs=songs,
+        model=args.model,
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    print(scores.markdown())
+    if args.output:
+        written = scores.write(args.output)
+        print(f"per-clip scores: {written['per_clip']}; summary: {written['summary']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vocalsep", description="Pull the singing voice out of a song."
@@ -95,13 +164,60 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("-o", "--output", default="separated", help="output folder (default: separated)")
     separate.add_argument("--model", default="default", help="bundled model name or checkpoint path")
     separate.add_argument("--format", choices=("wav", "flac"), default="wav")
-    separate.add_argument("--bits", type=int, choices=(16, 24, 32), default=16,
-                          help="sample size; 32 writes float wav (default: 16)")
+    separate.add_argument("--bits", type=int, choices=(16, 24, 32),
+                          help="sample size; 32 writes float wav (default: 32 for wav, 24 for flac)")
     separate.add_argument("--clip", choices=("rescale", "clip"), default="rescale",
                           help="when a stem exceeds full scale: scale both stems down, or clip (default: rescale)")
-    separate.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing = separate.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave inputs whose two stems already exist (finish an interrupted batch)")
     separate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    separate.add_argument("--plot", action="store_true",
+                          help="also draw spectrograms.png: mixture and vocals side by side")
     separate.set_defaults(handler=cmd_separate)
+
+    pitch = commands.add_parser("pitch", help="sung melody: F0 contour (f0.csv) and notes (notes.csv, notes.mid)")
+    pitch.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    pitch.add_argument("-o", "--output", default="melody", help="output folder (default: melody)")
+    pitch.add_argument("--separate", action=argparse.BooleanOptionalAction, default=True,
+                       help="separate the voice first (default); --no-separate for a vocals file")
+    pitch.add_argument("--model", default="default", help="bundled model name or checkpoint path")
+    pitch.add_argument("--tracker", choices=("crepe-tiny", "pyin"), default="crepe-tiny",
+                       help="pitch tracker (default: crepe-tiny)")
+    pitch.add_argument("--plot", action="store_true",
+                       help="also draw melody.png (and spectrograms.png when separating)")
+    pitch.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    pitch.set_defaults(handler=cmd_pitch)
+
+    plot = commands.add_parser("plot", help="pictures: spectrograms of mixture and vocals, melody over the vocals")
+    plot.add_argument("input", metavar="INPUT", help="a song (or a vocals file with --no-separate)")
+    plot.add_argument("-o", "--output", default="melody", help="output folder (default: melody)")
+    plot.add_argument("--vocals", help="already separated vocals of INPUT (skips separation)")
+    plot.add_argument("--separate", action=argparse.BooleanOptionalAction, default=True,
+                      help="separate the voice first (default)")
+    plot.add_argument("--model", default="default", help="bundled model name or checkpoint path")
+    plot.add_argument("--tracker", choices=("crepe-tiny", "pyin"), default="crepe-tiny")
+    plot.set_defaults(handler=cmd_plot)
+
+    evaluate_pitch = commands.add_parser(
+        "evaluate-pitch", help="melody accuracy (mir_eval) on MIR-1K and vocadito: clean, mixture, separated")
+    evaluate_pitch.add_argument("--mir1k", default="../shared/data/MIR-1K", help="MIR-1K folder")
+    evaluate_pitch.add_argument("--vocadito", default="../shared/data/vocadito-sample/vocadito",
+                                help="vocadito folder")
+    evaluate_pitch.add_argument("--datasets", default="mir1k,vocadito", help="comma-separated: mir1k, vocadito")
+    evaluate_pitch.add_argument("--songs", default="abjones_3,amy_9",
+                                help="MIR-1K songs (singer_song, comma-separated) or 'all' "
+                                     "(default: abjones_3,amy_9, held out from the model's training)")
+    evaluate_pitch.add_argument("--tracker", action="append", dest="trackers", choices=("crepe-tiny", "pyin"),
+                                help="tracker(s) to score (default: both)")
+    evaluate_pitch.add_argument("--conditions", default="clean,mixture,separated",
+                                help="comma-separated: clean, mixture, separated")
+    evaluate_pitch.add_argument("--model", default="default", help="separation model for 'separated'")
+    evaluate_pitch.add_argument("--limit", type=int, help="only the first N MIR-1K clips")
+    evaluate_pitch.add_argument("-o", "--output", help="folder for per_clip.csv, summary.json, summary.md")
+    evaluate_pitch.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    evaluate_pitch.set_defaults(handler=cmd_evaluate_pitch)
 
     train = commands.add_parser("train", help="train a model on stems (resumes an interrupted run)")
     train.add_argument("--config", required=True, help="run configuration (TOML), e.g. configs/default.toml")
@@ -127,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="MUSDB18 split (default: valid)")
     evaluate.add_argument("--model", action="append", dest="models", metavar="NAME|PATH",
                           help="model(s) to evaluate (default: the bundled default)")
-    evaluate.add_argument("--baselines", default="mixture,oracle",
-                          help="comma-separated: mixture, oracle (default: mixture,oracle)")
+    evaluate.add_argument("--baselines", default="mixture,repet,oracle",
+                          help="comma-separated: mixture, repet (REPET-SIM), oracle (default: all three)")
+    evaluate.add_argument("--songs", help="only these tracks or MIR-1K songs (comma-separated, e.g. abjones_3,amy_9)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N tracks")
     evaluate.add_argument("-o", "--output", help="folder for per-track JSON and CSV")
     evaluate.set_defaults(handler=cmd_evaluate)

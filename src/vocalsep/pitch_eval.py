@@ -1,0 +1,268 @@
+"""How well the sung melody is recognised with and without separation (``vocalsep evaluate-pitch``).
+
+MIR-1K clips have the accompaniment on the left channel and the voice on the right, and a
+hand-labelled pitch file (``PitchLabel/<clip>.pv``: MIDI semitones, 0 = unvoiced, one value
+per 20 ms, frame ``i`` (1-based) at ``0.02 * i`` s). Each tracker is scored with
+``mir_eval.melody`` in three conditions:
+
+``clean``
+    the voice channel alone (the ceiling);
+``mixture``
+    left + right, as one mono channel (what a pitch tracker gets without separation);
+``separated``
+    our model's vocals of that mixture.
+
+By default only the songs held out from the separation model's training (``abjones_3``,
+``amy_9``) are used, so the ``separated`` condition is not measured on training material.
+vocadito (a solo voice at 44.1 kHz) is scored too, as a check of the trackers at another rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vocalsep.errors import ConfigError, DatasetError, VocalsepError
+from vocalsep.pitch import DEFAULT_TRACKER, TRACKERS, PitchTrack, midi_to_hz, track_pitch
+
+#: MIR-1K songs the shipped separation model never saw in training.
+HELD_OUT_SONGS = ("abjones_3", "amy_9")
+CONDITIONS = ("clean", "mixture", "separated")
+#: mir_eval.melody's names -> short column names.
+METRICS = {
+    "Raw Pitch Accuracy": "RPA",
+    "Raw Chroma Accuracy": "RCA",
+    "Overall Accuracy": "OA",
+    "Voicing Recall": "VR",
+    "Voicing False Alarm": "VFA",
+}
+MIR1K_HOP = 0.02
+
+
+@dataclass
+class PitchScores:
+    """Per-clip scores and their means, for every (dataset, tracker, condition)."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, dataset: str, clip: str, tracker: str, condition: str, scores: dict[str, float]) -> None:
+        self.rows.append({"dataset": dataset, "clip": clip, "tracker": tracker, "condition": condition, **scores})
+
+    def table(self) -> list[dict[str, object]]:
+        """Mean over clips for each (dataset, tracker, condition), in first-seen order."""
+        groups: dict[tuple[str, str, str], list[dict[str, object]]] = {}
+        for row in self.rows:
+            groups.setdefault((str(row["dataset"]), str(row["tracker"]), str(row["condition"])), []).append(row)
+        out = []
+        for (dataset, tracker, condition), rows in groups.items():
+            means = {m: float(np.nanmean([float(r[m]) for r in rows])) for m in METRICS.values()}
+            out.append({"dataset": dataset, "tracker": tracker, "condition": condition, "clips": len(rows), **means})
+        return out
+
+    def markdown(self) -> str:
+        """The mean table as Markdown (percentages)."""
+        header = "| dataset | tracker | condition | clips | " + " | ".join(METRICS.values()) + " |"
+        lines = [header, "|" + "---|" * (4 + len(METRICS))]
+        for row in self.table():
+            values = " | ".join(_percent(row[m]) for m in METRICS.values())
+            lines.append(f"| {row['dataset']} | {row['tracker']} | {row['condition']} | {row['clips']} | {values} |")
+        return "\n".join(lines)
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """``per_clip.csv``, ``summary.json`` and ``summary.md`` in ``folder``."""
+        from vocalsep.notes import atomic_write_text
+
+        folder = Path(folder)
+        columns = ["dataset", "clip", "tracker", "condition", *METRICS.values()]
+        lines = [",".join(columns)]
+        for row in self.rows:
+            lines.append(",".join(f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns))
+        return {
+            "per_clip": atomic_write_text(folder / "per_clip.csv", "\n".join(lines) + "\n"),
+            "summary": atomic_write_text(folder / "summary.json", json.dumps(self.table(), indent=2) + "\n"),
+            "markdown": atomic_write_text(folder / "summary.md", self.markdown() + "\n"),
+        }
+
+
+def _percent(value: object) -> str:
+    number = float(value)  # type: ignore[arg-type]
+    return "n/a" if math.isnan(number) else f"{100 * number:.1f}"
+
+
+def read_mir1k_pitch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A MIR-1K ``.pv`` file as (times in s, F0 in Hz with 0 = unvoiced).
+
+    A leading unvoiced frame at t = 0 is added so the reference grid starts at zero.
+    """
+    path = Path(path)
+    try:
+        values = np.array([float(line) for line in path.read_text().split()], dtype=np.float64)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: not a MIR-1K pitch file ({error})") from None
+    times = MIR1K_HOP * np.arange(0, values.size + 1)
+    frequency = np.concatenate([[0.0], np.where(values > 0, midi_to_hz(values), 0.0)])
+    return times, frequency
+
+
+def read_f0_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A two-column ``time,Hz`` CSV (vocadito, MDB), 0 Hz = unvoiced."""
+    path = Path(path)
+    try:
+        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: not a time,frequency CSV ({error})") from None
+    return data[:, 0], np.maximum(data[:, 1], 0.0)
+
+
+def mir1k_clips(root: str | Path, songs: Sequence[str] | None = HELD_OUT_SONGS) -> list[Path]:
+    """MIR-1K wav files of ``songs`` (``singer_song`` prefixes; None = every clip) that have pitch labels."""
+    root = Path(root)
+    wavs, labels = root / "Wavfile", root / "PitchLabel"
+    if not wavs.is_dir() or not labels.is_dir():
+        raise DatasetError(f"{root}: not a MIR-1K folder (needs Wavfile/ and PitchLabel/)")
+    clips = [
+        p for p in sorted(wavs.glob("*.wav"))
+        if (labels / f"{p.stem}.pv").is_file()
+        and (songs is None or any(p.stem.startswith(f"{song}_") for song in songs))
+    ]
+    if not clips:
+        raise DatasetError(f"{root}: no MIR-1K clips of songs {', '.join(songs or [])}")
+    return clips
+
+
+def _mir_eval():  # noqa: ANN202
+    try:
+        import mir_eval.melody
+    except ImportError:
+        raise VocalsepError("pitch evaluation needs mir_eval: pip install 'vocalsep[eval]'") from None
+    return mir_eval
+
+
+def score(reference: tuple[np.ndarray, np.ndarray], estimate: PitchTrack) -> dict[str, float]:
+    """mir_eval.melody scores (RPA, RCA, OA, VR, VFA) of a contour against a reference."""
+    import warnings
+
+    mir_eval = _mir_eval()
+    ref_time, ref_freq = reference
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "reference has no voiced frames"
+        result = mir_eval.melody.evaluate(ref_time, ref_freq, estimate.times, estimate.mir_eval_frequency())
+    return {short: float(result[name]) for name, short in METRICS.items()}
+
+
+def evaluate_pitch(
+    mir1k_root: str | Path | None = None,
+    *,
+    vocadito_root: str | Path | None = None,
+    trackers: Iterable[str] = (DEFAULT_TRACKER,),
+    conditions: Iterable[str] = CONDITIONS,
+    songs: Sequence[str] | None = HELD_OUT_SONGS,
+    model: str | Path = "default",
+    separator: object | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> PitchScores:
+    """Score pitch trackers on MIR-1K (three conditions) and vocadito (clean and separated).
+
+    Parameters
+    ----------
+    mir1k_root : str or Path, optional
+        The MIR-1K folder; skipped when None.
+    vocadito_root : str or Path, optional
+        The vocadito folder (holding ``Audio/`` and ``Annotations/F0/``); skipped when None.
+    trackers : iterable of str
+        Names from ``vocalsep.pitch.TRACKERS``.
+    conditions : iterable of str
+        Subset of ``clean``, ``mixture``, ``separated``.
+    songs : sequence of str, optional
+        MIR-1K songs (``singer_song``); None = all clips. Default: the songs held out from
+        the separation model's training.
+    model, separator
+        The separation model for ``separated`` (a loaded ``Separator`` wins over ``model``).
+    limit : int, optional
+        Only the first ``limit`` MIR-1K clips (quick checks).
+    progress : bool
+        A progress bar on stderr.
+
+    Returns
+    -------
+    PitchScores
+    """
+    trackers = list(trackers)
+    conditions = list(conditions)
+    for name in trackers:
+        if name not in TRACKERS:
+            raise ConfigError(f"unknown pitch tracker {name!r} (use one of: {', '.join(TRACKERS)})")
+    for name in conditions:
+        if name not in CONDITIONS:
+            raise ConfigError(f"unknown condition {name!r} (use one of: {', '.join(CONDITIONS)})")
+    if mir1k_root is None and vocadito_root is None:
+        raise ConfigError("nothing to evaluate: give a MIR-1K folder and/or a vocadito folder")
+    _mir_eval()  # fail before minutes of separation, not after
+    if "separated" in conditions and separator is None:
+        from vocalsep.separator import Separator
+
+        separator = Separator.from_pretrained(model)
+    results = PitchScores()
+    jobs: list[tuple[str, Path, tuple[np.ndarray, np.ndarray]]] = []
+    if mir1k_root is not None:
+        clips = mir1k_clips(mir1k_root, songs)[:limit]
+        jobs += [("MIR-1K", p, read_mir1k_pitch(Path(mir1k_root) / "PitchLabel" / f"{p.stem}.pv")) for p in clips]
+    if vocadito_root is not None:
+        jobs += _vocadito_jobs(Path(vocadito_root))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="evaluate-pitch", unit="clip", file=sys.stderr, leave=False)
+    for dataset, path, reference in jobs:
+        for condition, audio, rate in _condition_audio(dataset, path, conditions, separator):
+            for name in trackers:
+                results.add(dataset, path.stem, name, condition, score(reference, track_pitch(audio, rate, tracker=name)))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def _vocadito_jobs(root: Path) -> list[tuple[str, Path, tuple[np.ndarray, np.ndarray]]]:
+    audio = sorted((root / "Audio").glob("*.wav"))
+    jobs = []
+    for path in audio:
+        annotation = root / "Annotations" / "F0" / f"{path.stem}_f0.csv"
+        if annotation.is_file():
+            jobs.append(("vocadito", path, read_f0_annotation(annotation)))
+    if not jobs:
+        raise DatasetError(f"{root}: no vocadito audio with F0 annotations (Audio/*.wav, Annotations/F0/*_f0.csv)")
+    return jobs
+
+
+def _condition_audio(
+    dataset: str, path: Path, conditions: list[str], separator: object | None
+) -> Iterable[tuple[str, np.ndarray, int]]:
+    from vocalsep.audio import load_audio
+
+    waveform, rate = load_audio(path)
+    if dataset == "MIR-1K":
+        if waveform.shape[0] != 2:
+            raise DatasetError(f"{path}: MIR-1K clips have two channels")
+        clean, mixture = waveform[1:2], waveform[0:1] + waveform[1:2]
+    else:  # a solo voice: the mixture is the voice itself
+        clean = mixture = waveform
+    for condition in conditions:
+        if condition == "clean":
+            yield condition, clean, rate
+        elif condition == "mixture" and dataset == "MIR-1K":
+            yield condition, mixture, rate
+        elif condition == "separated":
+            if separator is None:
+                raise VocalsepError("the separated condition needs a separation model")
+            yield condition, separator.separate(mixture, rate).vocals, rate  # type: ignore[attr-defined]
+

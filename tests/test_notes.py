@@ -1,0 +1,127 @@
+"""Note segmentation on synthetic steps and glides; notes.csv and MIDI round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vocalsep.errors import ConfigError, VocalsepError
+from vocalsep.notes import Note, read_midi, read_notes_csv, segment_notes, write_midi, write_notes_csv
+from vocalsep.pitch import PitchTrack, midi_to_hz
+
+HOP = 0.01
+
+
+def contour(midi: np.ndarray, voiced: np.ndarray | None = None, confidence: float = 0.9) -> PitchTrack:
+    times = np.arange(midi.size) * HOP
+    frequency = np.nan_to_num(midi_to_hz(midi), nan=0.0)
+    voiced = np.isfinite(midi) if voiced is None else voiced & np.isfinite(midi)
+    return PitchTrack(times, frequency, np.full(midi.size, confidence), voiced)
+
+
+def test_steps_with_vibrato_give_one_note_per_step() -> None:
+    pitches = [60, 62, 64, 65, 67, 62]
+    midi = np.repeat(pitches, 40).astype(float)
+    t = np.arange(midi.size) * HOP
+    midi += 0.3 * np.sin(2 * np.pi * 5.5 * t)  # +-30 cent vibrato
+    notes = segment_notes(contour(midi))
+    assert [n.pitch for n in notes] == pitches
+    onsets = np.array([n.onset for n in notes])
+    # mir_eval.transcription's onset tolerance is 50 ms
+    np.testing.assert_allclose(onsets, np.arange(len(pitches)) * 0.4, atol=0.05)
+
+
+def test_wide_vibrato_stays_one_note() -> None:
+    t = np.arange(150) * HOP
+    notes = segment_notes(contour(67.0 + 0.5 * np.sin(2 * np.pi * 5.5 * t)))  # +-50 cents
+    assert [(n.pitch, n.onset) for n in notes] == [(67, 0.0)]
+    assert all(a.offset <= b.onset + 1e-9 for a, b in zip(notes, notes[1:]))
+
+
+def test_glide_gives_rising_notes_none_shorter_than_the_minimum() -> None:
+    midi = np.linspace(60.0, 66.0, 200)  # six semitones in two seconds
+    notes = segment_notes(contour(midi), min_duration=0.08)
+    pitches = [n.pitch for n in notes]
+    assert len(notes) >= 3
+    assert pitches == sorted(pitches) and len(set(pitches)) == len(pitches)
+    assert 60 <= pitches[0] and pitches[-1] <= 66
+    assert all(n.duration >= 0.08 - 1e-9 for n in notes)
+    assert notes[0].onset == pytest.approx(0.0) and notes[-1].offset == pytest.approx(2.0, abs=HOP)
+
+
+def test_glitches_and_octave_errors_do_not_split_a_note() -> None:
+    midi = np.full(60, 69.0)
+    midi[20:23] = 81.0  # three frames an octave up
+    midi[40] = 70.5
+    notes = segment_notes(contour(midi))
+    assert [(n.pitch, n.onset) for n in notes] == [(69, 0.0)]
+
+
+def test_short_gaps_are_bridged_long_gaps_separate_repeated_notes() -> None:
+    midi = np.full(100, 64.0)
+    voiced = np.ones(100, bool)
+    voiced[30:33] = False  # 30 ms dropout
+    voiced[60:75] = False  # 150 ms rest
+    notes = segment_notes(contour(midi, voiced))
+    assert [n.pitch for n in notes] == [64, 64]
+    assert notes[0].offset == pytest.approx(0.595, abs=HOP) and notes[1].onset == pytest.approx(0.745, abs=HOP)
+
+
+def test_too_short_notes_are_dropped_and_unvoiced_gives_nothing() -> None:
+    midi = np.full(50, np.nan)
+    midi[10:14] = 60.0  # 40 ms
+    assert segment_notes(contour(midi)) == []
+    assert segment_notes(contour(np.full(30, np.nan))) == []
+    with pytest.raises(ConfigError):
+        segment_notes(contour(np.full(30, 60.0)), min_duration=0)
+
+
+def test_note_frequency_is_the_median_and_velocity_follows_confidence() -> None:
+    notes = segment_notes(contour(np.full(50, 60.3), confidence=1.0))
+    assert notes[0].frequency == pytest.approx(float(midi_to_hz(60.3)), rel=1e-6)
+    assert notes[0].name == "C4" and 1 <= notes[0].velocity <= 127
+    quiet = segment_notes(contour(np.full(50, 60.3), confidence=0.2))
+    assert quiet[0].velocity < notes[0].velocity
+
+
+NOTES = [Note(0.0, 0.5, 60, 261.9, 90), Note(0.5, 0.75, 62, 293.0, 70), Note(1.2, 2.345, 67, 392.5, 100),
+         Note(1.5, 1.7, 43, 98.0, 64)]  # the last overlaps the third (two voices in one file)
+
+
+def test_notes_csv_round_trip(tmp_path: Path) -> None:
+    path = write_notes_csv(NOTES, tmp_path / "sub" / "notes.csv")
+    assert path.read_text().splitlines()[1] == "0.0000,0.5000,60,C4,261.90,90"
+    assert read_notes_csv(path) == NOTES
+    (tmp_path / "bad.csv").write_text("onset,offset\n0,1\n")
+    with pytest.raises(VocalsepError, match="not a notes.csv"):
+        read_notes_csv(tmp_path / "bad.csv")
+
+
+def test_midi_round_trip_read_back_with_mido(tmp_path: Path) -> None:
+    import mido
+
+    path = write_midi(NOTES, tmp_path / "notes.mid")
+    midi = mido.MidiFile(path)
+    assert midi.type == 1 and len(midi.tracks) == 1
+    assert any(m.type == "set_tempo" and m.tempo == 500_000 for m in midi.tracks[0])
+    assert midi.length == pytest.approx(2.345, abs=2e-3)
+    back = read_midi(path)
+    expected = sorted(NOTES, key=lambda n: (n.onset, n.pitch))
+    assert [(n.pitch, n.velocity) for n in back] == [(n.pitch, n.velocity) for n in expected]
+    np.testing.assert_allclose([n.onset for n in back], [n.onset for n in expected], atol=1e-3)
+    np.testing.assert_allclose([n.offset for n in back], [n.offset for n in expected], atol=1e-3)
+
+
+def test_empty_midi_and_unreadable_midi(tmp_path: Path) -> None:
+    assert read_midi(write_midi([], tmp_path / "empty.mid")) == []
+    (tmp_path / "bad.mid").write_bytes(b"MThd garbage")
+    with pytest.raises(VocalsepError, match="not a readable MIDI"):
+        read_midi(tmp_path / "bad.mid")
+
+
+def test_atomic_writes_leave_no_partial_files(tmp_path: Path) -> None:
+    write_notes_csv(NOTES, tmp_path / "notes.csv")
+    write_midi(NOTES, tmp_path / "notes.mid")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "notes.mid"]

@@ -1,0 +1,205 @@
+"""F0 tracking: synthetic tones within 10 cents, f0.csv round trip, the bundled CREPE weights, ``vocalsep pitch``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import accompaniment_noise, voice_tone, write_wav
+from support import tiny_checkpoint
+
+from vocalsep.cli import main
+from vocalsep.errors import ConfigError, VocalsepError
+from vocalsep.pitch import (
+    CREPE_TINY_FILE,
+    CREPE_TINY_SHA256,
+    SILENCE_GATE_DB,
+    PitchTrack,
+    frame_levels_db,
+    hz_to_midi,
+    hz_to_note,
+    load_crepe_tiny,
+    midi_to_hz,
+    midi_to_note,
+    read_f0_csv,
+    summarize,
+    track_pitch,
+    write_f0_csv,
+)
+
+
+def harmonic_tone(f0: float, seconds: float = 0.5, rate: int = 16000, harmonics: int = 6) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, harmonics + 1) if k * f0 < rate / 2)
+    return (0.3 * tone).astype(np.float32)
+
+
+def cents_error(track: PitchTrack, f0: float) -> np.ndarray:
+    inner = slice(5, len(track) - 5)  # frames whose window lies inside the tone
+    return np.abs(1200 * np.log2(track.frequency[inner] / f0))
+
+
+@pytest.mark.parametrize("tracker", ["crepe-tiny", "pyin"])
+@pytest.mark.parametrize("f0", [110.0, 261.63, 587.33])
+def test_synthetic_tones_within_10_cents(tracker: str, f0: float) -> None:
+    track = track_pitch(harmonic_tone(f0), 16000, tracker=tracker)
+    assert track.voiced[5:-5].mean() > 0.95
+    assert np.percentile(cents_error(track, f0), 95) < 10.0
+    assert abs(np.median(1200 * np.log2(track.frequency[5:-5] / f0))) < 10.0
+
+
+def test_sample_rate_and_channels_do_not_change_the_pitch() -> None:
+    f0 = 196.0
+    tone = harmonic_tone(f0, rate=44100)
+    stereo = np.stack([tone, 0.5 * tone])
+    track = track_pitch(stereo, 44100)
+    assert np.percentile(cents_error(track, f0), 95) < 10.0
+
+
+def test_frame_grid() -> None:
+    track = track_pitch(harmonic_tone(220.0, seconds=0.3, rate=8000), 8000, hop=0.02)
+    assert len(track) == 1 + int(0.3 * 16000) // 320
+    assert track.hop == pytest.approx(0.02)
+    assert track.times[0] == 0.0
+
+
+def test_noise_and_silence_are_mostly_unvoiced() -> None:
+    noise = accompaniment_noise(0.5, 16000)
+    silence = np.zeros(8000, dtype=np.float32)
+    assert track_pitch(noise, 16000).voiced.mean() < 0.3
+    assert track_pitch(silence, 16000).voiced.mean() < 0.1
+
+
+def test_vibrato_voice_is_followed() -> None:
+    voice = voice_tone(0.6, 16000, f0=220.0, vibrato_cents=50.0)
+    track = track_pitch(voice, 16000)
+    sung = track.frequency[track.voiced]
+    assert track.voiced.mean() > 0.8
+    assert np.all(np.abs(1200 * np.log2(sung / 220.0)) < 80)  # within the +-50 cent vibrato, plus margin
+
+
+def test_frame_levels_are_relative_to_the_loud_end() -> None:
+    tone = harmonic_tone(220.0, seconds=1.0)
+    levels = frame_levels_db(np.concatenate([tone, 0.1 * tone]), 160)
+    assert levels.size == 1 + 32000 // 160
+    assert abs(np.median(levels[10:90])) < 1.0 and abs(np.median(levels[110:190]) + 20.0) < 1.0
+    assert np.all(frame_levels_db(np.zeros(1600), 160) == -200.0)
+
+
+def test_silence_gate_unvoices_faint_residue() -> None:
+    rng = np.random.default_rng(0)
+    tone = harmonic_tone(220.0, seconds=0.5)
+    residue = 1e-3 * harmonic_tone(330.0, seconds=0.5) + 1e-4 * rng.standard_normal(8000).astype(np.float32)
+    audio = np.concatenate([tone, residue])
+    gated = track_pitch(audio, 16000, gate_db=SILENCE_GATE_DB)
+    assert gated.voiced[5:45].all() and not gated.voiced[55:].any()
+    ungated = track_pitch(audio, 16000)
+    assert ungated.voiced[55:95].mean() > 0.5  # CREPE normalises frames: it hears the faint tone
+
+
+def test_invalid_options_are_domain_errors() -> None:
+    tone = harmonic_tone(220.0)
+    with pytest.raises(ConfigError, match="unknown pitch tracker"):
+        track_pitch(tone, 16000, tracker="yin")
+    with pytest.raises(ConfigError, match="fmin"):
+        track_pitch(tone, 16000, fmin=500, fmax=100)
+    with pytest.raises(VocalsepError):
+        track_pitch(np.zeros(0, dtype=np.float32), 16000)
+
+
+def test_bundled_crepe_weights_are_intact_and_load_strictly() -> None:
+    assert hashlib.sha256(CREPE_TINY_FILE.read_bytes()).hexdigest() == CREPE_TINY_SHA256
+    network = load_crepe_tiny()
+    assert sum(p.numel() for p in network.parameters()) == 486_552  # CREPE tiny (weights and biases)
+
+
+def test_no_torchaudio_needed() -> None:
+    import sys
+
+    track_pitch(harmonic_tone(220.0, seconds=0.1), 16000)
+    assert "torchaudio" not in sys.modules and "torchcrepe" not in sys.modules
+
+
+def test_units() -> None:
+    assert float(hz_to_midi(440.0)) == pytest.approx(69.0)
+    assert float(midi_to_hz(60)) == pytest.approx(261.6256, abs=1e-3)
+    assert midi_to_note(60) == "C4" and midi_to_note(61) == "C#4" and hz_to_note(27.5) == "A0"
+    assert np.isnan(hz_to_midi(0.0))
+
+
+def test_f0_csv_round_trip(tmp_path: Path) -> None:
+    track = track_pitch(harmonic_tone(330.0, seconds=0.2), 16000)
+    path = write_f0_csv(track, tmp_path / "out" / "f0.csv")
+    assert path.read_text().splitlines()[0] == "time,frequency,confidence,voiced"
+    back = read_f0_csv(path)
+    np.testing.assert_allclose(back.times, track.times, atol=1e-4)
+    np.testing.assert_allclose(back.frequency, track.frequency, atol=1e-3)
+    np.testing.assert_allclose(back.confidence, track.confidence, atol=1e-4)
+    np.testing.assert_array_equal(back.voiced, track.voiced)
+
+
+def test_malformed_f0_csv(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(VocalsepError, match="not an f0.csv"):
+        read_f0_csv(tmp_path / "bad.csv")
+
+
+def test_summary() -> None:
+    times = np.arange(10) * 0.01
+    frequency = np.array([0, 220, 220, 220, 440, 440, 0, 0, 0, 0], dtype=float)
+    summary = summarize(PitchTrack(times, frequency, np.ones(10), frequency > 0))
+    assert summary.voiced_share == pytest.approx(0.5)
+    assert summary.median_hz == pytest.approx(220.0)
+    assert "A3" in summary.describe() and "50%" in summary.describe()
+    empty = summarize(PitchTrack(times, np.zeros(10), np.zeros(10), np.zeros(10, bool)))
+    assert empty.describe() == "no voiced frames"
+
+
+# --- vocalsep pitch -------------------------------------------------------------------------
+
+
+def _melody_song(rate: int = 16000) -> np.ndarray:
+    steps = [voice_tone(0.3, rate, f0=f, vibrato_cents=20.0, seed=i) for i, f in enumerate((220.0, 246.94, 277.18))]
+    return np.concatenate(steps)
+
+
+def test_cli_pitch_no_separate_writes_csvs_midi_and_summary(tmp_path: Path, capsys) -> None:
+    import mido
+
+    write_wav(tmp_path / "voice.wav", _melody_song(), 16000)
+    assert main(["pitch", str(tmp_path / "voice.wav"), "-o", str(tmp_path / "out"), "--no-separate"]) == 0
+    folder = tmp_path / "out" / "voice"
+    assert {p.name for p in folder.iterdir()} == {"f0.csv", "notes.csv", "notes.mid"}
+    out = capsys.readouterr().out
+    assert "notes" in out and "median" in out and "voiced" in out
+    midi = mido.MidiFile(folder / "notes.mid")
+    pitches = [m.note for m in midi if m.type == "note_on" and m.velocity > 0]
+    assert pitches == [57, 59, 61]  # A3, B3, C#4
+
+
+def test_cli_pitch_separates_and_plots_with_a_model(tmp_path: Path) -> None:
+    model = str(tiny_checkpoint(tmp_path / "model"))
+    song = np.stack([_melody_song() + 0.3 * accompaniment_noise(0.9, 16000)] * 2)
+    write_wav(tmp_path / "song.wav", song, 16000)
+    code = main(["pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model, "--plot"])
+    assert code == 0
+    names = {p.name for p in (tmp_path / "out" / "song").iterdir()}
+    assert names == {"f0.csv", "notes.csv", "notes.mid", "melody.png", "spectrograms.png"}
+    # An existing output is refused without --overwrite, and replaced with it.
+    assert main(["pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model]) == 1
+    assert main(["pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model,
+                 "--overwrite", "--tracker", "pyin"]) == 0
+
+
+def test_cli_pitch_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    assert main(["pitch", str(tmp_path / "junk.wav"), str(tmp_path / "missing.wav"), "--no-separate",
+                 "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("vocalsep:") for line in err)
+    assert "Traceback" not in "".join(err)
+    assert main(["pitch", str(tmp_path / "junk.wav"), "--model", str(tmp_path / "nope.pt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vocalsep: error:")

@@ -1,0 +1,125 @@
+"""``evaluate-pitch``: MIR-1K labels, mir_eval scores, the three conditions on a synthetic MIR-1K folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import accompaniment_noise, voice_tone, write_wav
+from support import tiny_checkpoint, tiny_estimator
+
+from vocalsep.cli import main
+from vocalsep.errors import ConfigError, DatasetError
+from vocalsep.pitch import PitchTrack, hz_to_midi
+from vocalsep.pitch_eval import (
+    HELD_OUT_SONGS,
+    evaluate_pitch,
+    mir1k_clips,
+    read_f0_annotation,
+    read_mir1k_pitch,
+    score,
+)
+from vocalsep.separator import Separator
+
+RATE = 16000
+
+
+def fake_mir1k(root: Path, clips: dict[str, float]) -> Path:
+    """Stereo clips (left noise, right a sung tone) with ``.pv`` labels, as in MIR-1K."""
+    for i, (name, f0) in enumerate(clips.items()):
+        voice = voice_tone(1.0, RATE, f0=f0, vibrato_cents=0.0, seed=i)
+        write_wav(root / "Wavfile" / f"{name}.wav", np.stack([accompaniment_noise(1.0, RATE, seed=i), voice]), RATE)
+        frames = int(1.0 / 0.02) - 1  # labels end a frame early, as in MIR-1K
+        labels = np.full(frames, float(hz_to_midi(f0)))
+        labels[:5] = 0.0
+        (root / "PitchLabel" / f"{name}.pv").parent.mkdir(parents=True, exist_ok=True)
+        (root / "PitchLabel" / f"{name}.pv").write_text("\n".join(f"{v:.4f}" for v in labels) + "\n")
+    return root
+
+
+def test_read_mir1k_pitch(tmp_path: Path) -> None:
+    (tmp_path / "a.pv").write_text("0\n0\n69\n57.5\n")
+    times, frequency = read_mir1k_pitch(tmp_path / "a.pv")
+    np.testing.assert_allclose(times, [0.0, 0.02, 0.04, 0.06, 0.08])  # frame i (1-based) at 0.02 i
+    np.testing.assert_allclose(frequency, [0, 0, 0, 440.0, 440.0 * 2 ** (-11.5 / 12)])
+    (tmp_path / "b.pv").write_text("x\n")
+    with pytest.raises(DatasetError):
+        read_mir1k_pitch(tmp_path / "b.pv")
+
+
+def test_read_f0_annotation(tmp_path: Path) -> None:
+    (tmp_path / "f0.csv").write_text("0.0,0.0\n0.0058,220.5\n")
+    times, frequency = read_f0_annotation(tmp_path / "f0.csv")
+    np.testing.assert_allclose(frequency, [0.0, 220.5])
+
+
+def test_scores_of_a_perfect_and_a_wrong_estimate() -> None:
+    ref_times = np.arange(50) * 0.02
+    ref = np.where(np.arange(50) < 25, 0.0, 220.0)
+    est_times = np.arange(100) * 0.01
+    perfect = np.interp(est_times, ref_times, ref)
+    voiced = perfect > 0
+    good = score((ref_times, ref), PitchTrack(est_times, np.where(voiced, 220.0, 0.0), voiced.astype(float), voiced))
+    assert good["RPA"] == pytest.approx(1.0) and good["OA"] > 0.95 and good["VFA"] < 0.05
+    octave = score((ref_times, ref), PitchTrack(est_times, np.full(100, 440.0), np.ones(100), np.ones(100, bool)))
+    assert octave["RPA"] == 0.0 and octave["RCA"] == pytest.approx(1.0) and octave["VR"] == 1.0
+
+
+def test_clip_selection_defaults_to_held_out_songs(tmp_path: Path) -> None:
+    root = fake_mir1k(tmp_path, {"abjones_3_01": 220.0, "amy_9_02": 330.0, "abjones_1_01": 262.0})
+    assert HELD_OUT_SONGS == ("abjones_3", "amy_9")
+    assert [p.stem for p in mir1k_clips(root)] == ["abjones_3_01", "amy_9_02"]
+    assert len(mir1k_clips(root, songs=None)) == 3
+    with pytest.raises(DatasetError):
+        mir1k_clips(root, songs=("nobody_1",))
+
+
+def test_three_conditions_on_a_synthetic_mir1k(tmp_path: Path) -> None:
+    root = fake_mir1k(tmp_path / "mir", {"abjones_3_01": 220.0, "amy_9_01": 311.0})
+    separator = Separator(tiny_estimator())
+    scores = evaluate_pitch(root, trackers=["crepe-tiny"], separator=separator)
+    table = {row["condition"]: row for row in scores.table()}
+    assert set(table) == {"clean", "mixture", "separated"}
+    assert all(row["clips"] == 2 for row in table.values())
+    assert table["clean"]["RPA"] > 0.9 and table["clean"]["VR"] > 0.9
+    written = scores.write(tmp_path / "report")
+    assert len(written["per_clip"].read_text().splitlines()) == 1 + 2 * 3
+    assert json.loads(written["summary"].read_text())[0]["dataset"] == "MIR-1K"
+    assert "| MIR-1K | crepe-tiny | clean | 2 |" in scores.markdown()
+
+
+def test_invalid_requests() -> None:
+    with pytest.raises(ConfigError):
+        evaluate_pitch(None)
+    with pytest.raises(ConfigError):
+        evaluate_pitch("x", trackers=["nope"])
+    with pytest.raises(ConfigError):
+        evaluate_pitch("x", conditions=["karaoke"])
+
+
+def test_cli_evaluate_pitch(tmp_path: Path, capsys) -> None:
+    root = fake_mir1k(tmp_path / "mir", {"amy_9_01": 247.0, "abjones_1_01": 262.0})
+    model = str(tiny_checkpoint(tmp_path / "model"))
+    code = main(["evaluate-pitch", "--mir1k", str(root), "--datasets", "mir1k", "--model", model,
+                 "--tracker", "crepe-tiny", "--songs", "all", "-q", "-o", str(tmp_path / "report")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| MIR-1K | crepe-tiny | separated | 2 |" in out
+    assert (tmp_path / "report" / "summary.md").is_file()
+
+
+def test_cli_evaluate_pitch_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["evaluate-pitch", "--mir1k", str(tmp_path / "absent"), "--datasets", "mir1k",
+                 "--conditions", "clean"]) == 1
+    assert main(["evaluate-pitch", "--datasets", "musdb"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("vocalsep: error:") for line in err)
+
+
+def test_real_mir1k_clean_voice(shared_data: Path) -> None:
+    """Regression on real data: CREPE tiny on two held-out clean clips."""
+    scores = evaluate_pitch(shared_data / "MIR-1K", trackers=["crepe-tiny"], conditions=["clean"], limit=2)
+    row = scores.table()[0]
+    assert row["clips"] == 2 and row["RPA"] > 0.85 and row["OA"] > 0.75
