@@ -56,3 +56,25 @@ def temporary_sibling(path: Path, suffix: str = ".part") -> str:
     os.close(handle)
     os.chmod(name, 0o666 & ~_umask())
     return name
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary sibling: the file appears whole or not at all."""
+    from vocalsep.errors import AudioWriteError
+
+    path = Path(path)
+    temp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp_name = temporary_sibling(path)
+        with open(temp_name, "wb") as out:
+            out.write(data)
+        os.replace(temp_name, path)
+        temp_name = None
+    except OSError as error:
+        raise AudioWriteError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        if temp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+    return path

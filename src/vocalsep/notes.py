@@ -8,16 +8,14 @@ frames, rounded to the nearest semitone for MIDI (the exact median is kept in ``
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vocalsep.errors import AudioWriteError, ConfigError, VocalsepError
+from vocalsep.errors import ConfigError, VocalsepError
+from vocalsep.files import atomic_write_bytes
 from vocalsep.pitch import PitchTrack, hz_to_midi, midi_to_hz, midi_to_note
 
 
@@ -196,32 +194,6 @@ def _merge_repeats(notes: list[Note], hop: float) -> list[Note]:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    path = Path(path)
-    temp_name = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(temp_name, path)
-        temp_name = None
-    except OSError as error:
-        raise AudioWriteError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        if temp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 NOTE_COLUMNS = ("onset", "offset", "midi", "name", "frequency", "velocity")

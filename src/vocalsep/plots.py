@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vocalsep.notes import Note, atomic_write_bytes
+from vocalsep.files import atomic_write_bytes
+from vocalsep.notes import Note
 from vocalsep.pitch import PitchTrack
 
 #: Rows of the log-frequency grid the spectrograms are drawn on.
