@@ -128,3 +128,14 @@ def _toml(values: dict, prefix: str = "") -> str:
             scalars.append(f"{key} = {json.dumps(value)}")
     header = f"[{prefix[:-1]}]\n" if prefix and scalars else ""
     return header + "\n".join(scalars) + "\n" + "".join(tables)
+
+
+def test_training_log_plots_as_a_picture(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps({"step": s, "train_loss": 1 / s, "musdb_vocals_sdr": s / 100}) for s in (100, 200, 300)))
+    assert main(["plot-training", str(log)]) == 0
+    picture = tmp_path / "training.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+    (tmp_path / "empty.jsonl").write_text("")
+    assert main(["plot-training", str(tmp_path / "empty.jsonl")]) == 1
+    assert "training log is empty" in capsys.readouterr().err

@@ -127,6 +127,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot_training(args: argparse.Namespace) -> int:
+    from vocalsep.plots import plot_training_log
+
+    output = args.output or str(Path(args.log).with_name("training.png"))
+    print(plot_training_log(args.log, output))
+    return 0
+
+
 def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
     from vocalsep.pitch_eval import evaluate_pitch
 
@@ -199,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--model", default="default", help="bundled model name or checkpoint path")
     plot.add_argument("--tracker", choices=("crepe-tiny", "pyin"), default="crepe-tiny")
     plot.set_defaults(handler=cmd_plot)
+
+    plot_training = commands.add_parser("plot-training", help="training curves of a run's log.jsonl")
+    plot_training.add_argument("log", help="e.g. runs/default/log.jsonl")
+    plot_training.add_argument("-o", "--output", help="PNG (default: training.png beside the log)")
+    plot_training.set_defaults(handler=cmd_plot_training)
 
     evaluate_pitch = commands.add_parser(
         "evaluate-pitch", help="melody accuracy (mir_eval) on MIR-1K and vocadito: clean, mixture, separated")

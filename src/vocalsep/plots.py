@@ -328,3 +328,40 @@ def plot_file(
     written.append(plot_melody(voice, rate, track, segment_notes(track), folder / "melody.png",
                                title=f"{input_path.name}: sung melody"))
     return written
+
+
+def plot_training_log(log_path: str | Path, path: str | Path) -> Path:
+    """Training curves of a run's ``log.jsonl``: loss, and validation SDR per dataset and stem.
+
+    Parameters
+    ----------
+    log_path : str or Path
+        The JSON-lines log that ``vocalsep train`` writes (one entry per validation).
+    path : str or Path
+        The PNG to write.
+    """
+    import json
+
+    from vocalsep.errors import VocalsepError
+
+    try:
+        entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as error:
+        raise VocalsepError(f"cannot read training log {log_path}: {error}") from None
+    if not entries:
+        raise VocalsepError(f"{log_path}: the training log is empty")
+    plt = _pyplot()
+    figure, (loss_axis, sdr_axis) = plt.subplots(1, 2, figsize=(12, 4.2))
+    steps = [entry["step"] for entry in entries]
+    loss_axis.plot(steps, [entry["train_loss"] for entry in entries], marker="o", color="tab:gray")
+    loss_axis.set(title="training loss (L1 on masked magnitude)", xlabel="step", ylabel="loss")
+    for key in sorted({k for entry in entries for k in entry if k.endswith("_sdr")}):
+        values = [entry.get(key, np.nan) for entry in entries]
+        sdr_axis.plot(steps, values, marker="o", label=key.removesuffix("_sdr").replace("_", " "))
+    sdr_axis.set(title="validation: median SDR over tracks", xlabel="step", ylabel="SDR (dB)")
+    sdr_axis.legend(loc="lower right", fontsize=8)
+    for axis in (loss_axis, sdr_axis):
+        axis.grid(alpha=0.3)
+    figure.suptitle(str(log_path))
+    figure.tight_layout()
+    return _save(figure, path)
