@@ -248,6 +248,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if mir1k:  # the classic protocol separates the mono 0 dB mixture
         tracks = [_mono(t) for t in tracks]
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if mir1k and "mixture" not in baselines:
+        baselines.insert(0, "mixture")  # NSDR needs the mixture's own SDR on every clip
     systems = build_systems(args.models or ["default"], baselines)
     results = evaluate_systems(tracks, systems, metric=bss_eval_sources_track if mir1k else bss_eval_track)
     print(format_gnsdr_table(results, tracks) if mir1k else format_table(results, tracks))
