@@ -139,3 +139,12 @@ def test_training_log_plots_as_a_picture(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     assert main(["plot-training", str(tmp_path / "empty.jsonl")]) == 1
     assert "training log is empty" in capsys.readouterr().err
+
+
+def test_a_run_started_before_an_option_existed_still_resumes(tmp_path: Path) -> None:
+    config = _config(tmp_path, steps=3)
+    train(config, tmp_path / "run", progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    del saved["data"]["remix_probability"]  # as written by a version without this option
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert train(config, tmp_path / "run", progress=False)["steps"] == 3

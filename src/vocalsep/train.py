@@ -76,7 +76,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     if config_path.exists():
-        if json.loads(config_path.read_text()) != config.to_dict():
+        # Compared as configurations, so options added since the run started take their defaults.
+        if RunConfig.from_dict(json.loads(config_path.read_text())) != config:
             raise ConfigError(f"{run_dir} holds a run with another configuration; use a new folder")
     else:
         config_path.write_text(json.dumps(config.to_dict(), indent=2))
