@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 from support import song, tiny_estimator, write_song
 
 from vocalsep.api import separate_file
 from vocalsep.audio import AudioReader, AudioWriter, load_audio, resample
 from vocalsep.errors import AudioReadError, AudioWriteError
 from vocalsep.separator import Separator
-from vocalsep.streaming import OverlapSave, resampling_stage, separate_stream, separation_stage
+from vocalsep.streaming import OverlapSave, VoiceStream, resampling_stage, separate_stream
 
 
 def _separator() -> Separator:
@@ -39,15 +40,41 @@ def test_streamed_output_equals_in_memory_output(rate: int, block: int) -> None:
     np.testing.assert_allclose(accompaniment, reference.accompaniment, atol=1e-4)
 
 
-def test_too_small_a_margin_is_detected() -> None:
-    # The equality above is not automatic: cut the right margin and the seams show.
+def test_voice_stream_keeps_bounded_state_and_computes_each_window_once() -> None:
+    # Memory must not grow with the signal, and no network window may run twice.
     separator = _separator()
-    mixture = song(7.0, 16000, channels=1)
-    stage = separation_stage(separator)
-    stage.right = 0
-    streamed = np.concatenate([stage.push(mixture), stage.finish()], axis=1)
-    reference = separator.separate(mixture, 16000).vocals
-    assert np.abs(streamed - reference).max() > 1e-5
+    calls: list[int] = []
+    network = separator.estimator
+
+    def counting(window):  # noqa: ANN001, ANN202
+        calls.append(window.shape[-1])
+        return network(window)
+
+    stream = VoiceStream(separator)
+    stream.network = counting
+    mixture = song(20.0, 44100, channels=2)
+    sizes = []
+    for i in range(0, mixture.shape[1], 4410):
+        stream.push(mixture[:, i : i + 4410])
+        sizes.append(stream.samples.shape[1] + stream.output.shape[1] + stream.spec.shape[-1] * stream.hop)
+    stream.finish()
+    frames = separator.spectrogram.frames_for(mixture.shape[1])
+    step = separator.segment - separator.crossfade
+    assert len(calls) == -(-frames // step)  # the same windows as apply_in_chunks
+    assert max(sizes) < 4 * (separator.segment + 2 * separator.context) * stream.hop
+    assert max(sizes[len(sizes) // 2 :]) <= max(sizes[: len(sizes) // 2]) + 4410
+
+
+@pytest.mark.parametrize("windows_per_call", [1, 3])
+def test_voice_stream_equals_the_separator_at_the_model_rate(windows_per_call: int) -> None:
+    separator = _separator()
+    mixture = song(5.0, 44100, channels=2)
+    stream = VoiceStream(separator, windows_per_call=windows_per_call)
+    pieces = [stream.push(mixture[:, i : i + 3000]) for i in range(0, mixture.shape[1], 3000)]
+    voice = np.concatenate([*pieces, stream.finish()], axis=1)
+    reference = separator(torch.from_numpy(mixture)).numpy()
+    assert voice.shape == mixture.shape
+    np.testing.assert_allclose(voice, reference, atol=1e-5)
 
 
 @pytest.mark.parametrize(("source", "target"), [(44100, 16000), (8000, 44100), (48000, 44100)])

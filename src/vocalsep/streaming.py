@@ -13,9 +13,12 @@ from fractions import Fraction
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vocalsep.audio import resample, resample_reach
+from vocalsep.inference import crossfade_window
 from vocalsep.separator import Separator
+from vocalsep.transforms import extend_mask
 
 Function = Callable[[np.ndarray], np.ndarray]
 
@@ -97,26 +100,192 @@ def resampling_stage(source_rate: int, target_rate: int, block_seconds: float = 
     )
 
 
-def separation_stage(separator: Separator, block_steps: int = 12) -> OverlapSave:
-    """Streaming voice estimate at the model's rate, identical to ``separator`` over the whole signal.
+class VoiceStream:
+    """Streaming voice estimate at the model's rate, equal to ``separator`` over the whole signal.
 
-    Blocks start on the network's window grid (``segment - crossfade`` frames of ``hop``
-    samples). A frame's mask comes from windows starting up to one step before it and
-    reaching ``crossfade + context`` frames after the block, plus half an STFT frame each
-    side for the transform.
+    Every step of the in-memory path runs once per frame, as soon as its inputs are final:
+    STFT frames as their samples arrive; network windows on the same grid as
+    ``inference.apply_in_chunks`` (``segment + 2 * context`` frames every ``segment -
+    crossfade``), blended with the same crossfade weights; mask extension; inverse STFT by
+    overlap-add, divided by the summed squared window of the frames that exist. Only the
+    frames and samples still waiting for a later window are kept, so memory does not grow
+    with the signal's length, and nothing is computed twice.
+
+    Parameters
+    ----------
+    separator : Separator
+        Supplies the transform settings, the chunking and the network.
+    windows_per_call : int
+        Network windows stacked into one batch (same output; fewer, larger calls).
     """
-    hop = separator.config.stft.hop_length
-    step = separator.segment - separator.crossfade
-    transform_frames = -(-separator.config.stft.n_fft // hop) + 1
-    left_frames = step + separator.context + transform_frames
-    right_frames = separator.crossfade + separator.context + transform_frames
-    left = step * hop * -(-left_frames // step)
-    right = hop * right_frames
 
-    def voice(samples: np.ndarray) -> np.ndarray:
-        return separator(torch.from_numpy(np.ascontiguousarray(samples))).numpy()
+    def __init__(self, separator: Separator, *, windows_per_call: int = 1) -> None:
+        stft = separator.config.stft
+        self.n_fft, self.hop, self.input_bins = stft.n_fft, stft.hop_length, stft.input_bins
+        self.bins = stft.bins
+        self.segment, self.crossfade, self.context = separator.segment, separator.crossfade, separator.context
+        self.step = self.segment - self.crossfade
+        self.network = separator.estimator
+        self.windows_per_call = windows_per_call
+        self.window = torch.hann_window(self.n_fft)  # Spectrogram's window
+        self.weights = crossfade_window(self.segment, self.crossfade)
+        self.channels: int | None = None
+        self.samples = torch.zeros(0, self.n_fft // 2)  # padded stream, from index samples_start
+        self.samples_start = 0
+        self.frames: int | None = None  # total STFT frames, known at the end of the stream
+        self.spec = torch.zeros(0, self.bins, 0, dtype=torch.complex64)  # frames from spec_start
+        self.spec_start = -self.context  # the first window's left context is zeros
+        self.next_window = 0  # first frame of the next network window
+        self.mask = torch.zeros(0, self.input_bins, 0)  # weighted mask sums from mask_start
+        self.mask_weight = torch.zeros(0)
+        self.mask_start = 0
+        self.output = torch.zeros(0, 0)  # overlap-added samples from output_start (padded index)
+        self.envelope = torch.zeros(0)
+        self.output_start = 0
+        self.received = 0
+        self.emitted = 0
 
-    return OverlapSave(voice, block=step * hop * block_steps, left=left, right=right)
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Feed (channels, n) samples; return the voice samples that are now final."""
+        block = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        if self.channels is None:
+            self._start(block.shape[0])
+        self.received += block.shape[1]
+        self.samples = torch.cat([self.samples, block], dim=1)
+        return self._advance()
+
+    def finish(self) -> np.ndarray:
+        """End of stream: return the rest of the voice, as many samples as were pushed."""
+        if self.channels is None:
+            return np.zeros((0, 0), np.float32)
+        self.frames = self.received // self.hop + 1  # torch.stft(center=True)
+        zeros = torch.zeros(self.channels, self.n_fft // 2)
+        self.samples = torch.cat([self.samples, zeros], dim=1)
+        return self._advance()
+
+    def _start(self, channels: int) -> None:
+        self.channels = channels
+        self.samples = torch.zeros(channels, self.n_fft // 2)
+        self.spec = torch.zeros(channels, self.bins, self.context, dtype=torch.complex64)
+        self.mask = torch.zeros(channels, self.input_bins, 0)
+        self.output = torch.zeros(channels, 0)
+
+    @torch.inference_mode()
+    def _advance(self) -> np.ndarray:
+        self._transform()
+        final = self._run_windows()
+        if final > self.mask_start:
+            self._synthesise(final)
+        return self._emit()
+
+    def _transform(self) -> None:
+        """STFT of every frame whose samples have all arrived."""
+        done = self.spec_start + self.spec.shape[-1]
+        available = (self.samples_start + self.samples.shape[1] - self.n_fft) // self.hop + 1
+        if self.frames is not None:
+            available = min(available, self.frames)
+        if available > done:
+            first = done * self.hop - self.samples_start
+            piece = self.samples[:, first : first + (available - done - 1) * self.hop + self.n_fft]
+            spec = torch.stft(piece, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+            self.spec = torch.cat([self.spec, spec], dim=-1)
+            keep = available * self.hop - self.samples_start
+            self.samples = self.samples[:, keep:]
+            self.samples_start += keep
+
+    def _run_windows(self) -> int:
+        """Run every network window whose input frames are final; return the first non-final mask frame."""
+        span = self.segment + 2 * self.context
+        starts = []
+        while True:
+            start = self.next_window + len(starts) * self.step
+            if self.frames is not None:
+                if start >= self.frames:
+                    break
+                self._pad_spec_to(start + self.segment + self.context)
+            if start + self.segment + self.context > self.spec_start + self.spec.shape[-1]:
+                break
+            starts.append(start)
+        for first in range(0, len(starts), self.windows_per_call):
+            group = starts[first : first + self.windows_per_call]
+            inputs = [self._band(start - self.context, span) for start in group]
+            result = self.network(torch.cat(inputs))[..., self.context : self.context + self.segment]
+            for index, start in enumerate(group):
+                self._accumulate(start, result[index * self.channels : (index + 1) * self.channels])
+        if starts:
+            self.next_window = starts[-1] + self.step
+            keep = self.next_window - self.context - self.spec_start
+            # frames before the next window's context are still needed for masking
+            keep = min(keep, self.mask_start - self.spec_start)
+            self.spec = self.spec[..., keep:]
+            self.spec_start += keep
+        final = self.next_window
+        if self.frames is not None and self.next_window >= self.frames:
+            final = self.frames
+        return final
+
+    def _pad_spec_to(self, frame: int) -> None:
+        """Beyond the last frame the network sees zeros, as ``apply_in_chunks`` pads."""
+        missing = frame - (self.spec_start + self.spec.shape[-1])
+        if missing > 0:
+            assert self.channels is not None
+            zeros = torch.zeros(self.channels, self.bins, missing, dtype=torch.complex64)
+            self.spec = torch.cat([self.spec, zeros], dim=-1)
+
+    def _band(self, start: int, frames: int) -> torch.Tensor:
+        offset = start - self.spec_start
+        return self.spec[:, : self.input_bins, offset : offset + frames].abs()
+
+    def _accumulate(self, start: int, result: torch.Tensor) -> None:
+        end = start + self.segment
+        grow = end - (self.mask_start + self.mask.shape[-1])
+        if grow > 0:
+            self.mask = torch.cat([self.mask, self.mask.new_zeros(*self.mask.shape[:-1], grow)], dim=-1)
+            self.mask_weight = torch.cat([self.mask_weight, self.mask_weight.new_zeros(grow)])
+        offset = start - self.mask_start
+        self.mask[..., offset : offset + self.segment] += result * self.weights
+        self.mask_weight[offset : offset + self.segment] += self.weights
+
+    def _synthesise(self, final: int) -> None:
+        """Mask frames ``mask_start .. final`` and overlap-add their inverse transforms."""
+        count = final - self.mask_start
+        mask = self.mask[..., :count] / self.mask_weight[:count]
+        offset = self.mask_start - self.spec_start
+        spec = self.spec[..., offset : offset + count]
+        masked = extend_mask(mask, self.bins) * spec
+        frames = torch.fft.irfft(masked, n=self.n_fft, dim=-2) * self.window[:, None]
+        length = (count - 1) * self.hop + self.n_fft
+        added = F.fold(frames, (1, length), kernel_size=(1, self.n_fft), stride=(1, self.hop))[:, 0, 0]
+        squares = self.window.square()[None, :, None].expand(1, self.n_fft, count)
+        envelope = F.fold(squares, (1, length), kernel_size=(1, self.n_fft), stride=(1, self.hop))[0, 0, 0]
+        first = self.mask_start * self.hop - self.output_start
+        grow = first + length - self.output.shape[1]
+        if grow > 0:
+            self.output = torch.cat([self.output, self.output.new_zeros(self.output.shape[0], grow)], dim=1)
+            self.envelope = torch.cat([self.envelope, self.envelope.new_zeros(grow)])
+        self.output[:, first : first + length] += added
+        self.envelope[first : first + length] += envelope
+        self.mask = self.mask[..., count:]
+        self.mask_weight = self.mask_weight[count:]
+        self.mask_start = final
+
+    def _emit(self) -> np.ndarray:
+        """Samples no later frame will add to, in the input's time (without the STFT padding)."""
+        assert self.channels is not None
+        if self.frames is not None and self.mask_start >= self.frames:
+            ready = self.received
+        else:  # later frames start at mask_start * hop in the padded signal
+            ready = min(self.received, self.mask_start * self.hop - self.n_fft // 2)
+        if ready <= self.emitted:
+            return np.zeros((self.channels, 0), np.float32)
+        first = self.emitted + self.n_fft // 2 - self.output_start
+        count = ready - self.emitted
+        voice = self.output[:, first : first + count] / self.envelope[first : first + count]
+        self.emitted = ready
+        self.output = self.output[:, first + count :]
+        self.envelope = self.envelope[first + count :]
+        self.output_start += first + count
+        return voice.numpy()
 
 
 def separate_stream(
@@ -138,7 +307,7 @@ def separate_stream(
     resampled = model_rate != sample_rate
     to_model = resampling_stage(sample_rate, model_rate) if resampled else None
     back = resampling_stage(model_rate, sample_rate) if resampled else None
-    separation = separation_stage(separator)
+    separation = VoiceStream(separator)
     pending: list[np.ndarray] = []  # mixture samples waiting for their voice estimate
     emitted = 0
     total = 0
