@@ -11,6 +11,9 @@ Systems:
 - ``vocalsep``: our model (``--model``, default the bundled one) through the real file
   path, ``api.separate_file``: block decode, streamed separation, block writes. Its
   seconds include decoding and writing; the peers' do not.
+- ``vocalsep-torch``: the same with the network on torch instead of ONNX Runtime.
+- ``vocalsep@base``: the file path of another checkout (``--baseline-src its/src``, e.g. a
+  ``git worktree`` of the commit before a change), to measure a change in the same run.
 - ``vocalsep-mem``: ``Separator.separate`` on the whole waveform in memory (the reference
   that the streamed path must equal).
 - ``spleeter``: Deezer's pretrained Spleeter 2-stems (``vocalsep.spleeter_peer``).
@@ -52,7 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from memory import write_song  # noqa: E402  (benchmarks/ is not a package)
 
-SYSTEMS = ("vocalsep", "vocalsep-mem", "spleeter", "openunmix", "htdemucs")
+SYSTEMS = ("vocalsep", "vocalsep-torch", "vocalsep@base", "vocalsep-mem", "spleeter", "openunmix", "htdemucs")
 RATE = 44100
 WARMUP_SECONDS = 5.0
 
@@ -123,7 +126,11 @@ def worker(name: str, song: Path, model: str, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    if name == "vocalsep":
+    if name == "vocalsep-torch":
+        import vocalsep.streaming
+
+        vocalsep.streaming.onnx_network = lambda estimator: None  # the "auto" engine falls back to torch
+    if name in ("vocalsep", "vocalsep-torch", "vocalsep@base"):
         with tempfile.TemporaryDirectory() as folder:
             seconds = _separate_vocalsep_file(song, model, Path(folder))
     else:
@@ -143,9 +150,15 @@ def worker(name: str, song: Path, model: str, threads: int) -> None:
 # --------------------------------------------------------------------------- driver
 
 
-def measure(name: str, song: Path, model: str, threads: int, timeout: float) -> dict[str, float] | str:
+def measure(
+    name: str, song: Path, model: str, threads: int, timeout: float, baseline_src: str | None = None
+) -> dict[str, float] | str:
     """Run one worker process; its JSON result, or why there is none."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if name == "vocalsep@base":
+        if not baseline_src:
+            return "needs --baseline-src"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_src, env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--worker", name, "--song", str(song), "--model", model,
                "--threads", str(threads)]
     try:
@@ -156,6 +169,15 @@ def measure(name: str, song: Path, model: str, threads: int, timeout: float) -> 
         last = (result.stderr.strip().splitlines() or ["?"])[-1]
         return f"failed: {last[:60]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def length_limit(name: str, args: argparse.Namespace) -> float:
+    """Longest song a system separates: the in-memory ones hold it whole, htdemucs is slow."""
+    if name == "htdemucs":
+        return args.demucs_max_seconds
+    if name in ("vocalsep-mem", "spleeter", "openunmix"):
+        return args.peer_max_seconds
+    return float("inf")  # the streamed file paths are what long songs are for
 
 
 def main() -> None:
@@ -169,6 +191,7 @@ def main() -> None:
     parser.add_argument("--demucs-max-seconds", type=float, default=30.0,
                         help="longest song htdemucs separates (about 5 s per second of audio on one thread)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per worker, seconds")
+    parser.add_argument("--baseline-src", help="src/ folder of another checkout, timed as vocalsep@base")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--song", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -176,7 +199,7 @@ def main() -> None:
         worker(args.worker, args.song, args.model, args.threads)
         return
     lengths = [float(x) for x in args.lengths.split(",")]
-    systems = [s for s in args.systems.split(",") if s]
+    systems = [s for s in args.systems.split(",") if s and (s != "vocalsep@base" or args.baseline_src)]
     print(f"threads={args.threads} (torch.set_num_threads, OMP_NUM_THREADS); model={args.model}; "
           f"cpu affinity={sorted(os.sched_getaffinity(0))}", flush=True)
     print(f"{'seconds':>8} {'system':>13} {'s per s audio':>14} {'x vocalsep':>11} {'peak RSS MB':>12}", flush=True)
@@ -186,11 +209,10 @@ def main() -> None:
             write_song(song, seconds / 60)
             ours: float | None = None
             for name in systems:
-                limit = args.demucs_max_seconds if name == "htdemucs" else args.peer_max_seconds
-                if name != "vocalsep" and seconds > limit:
+                if seconds > length_limit(name, args):
                     print(f"{seconds:>8g} {name:>13} {'skipped (song longer than its limit)':>40}", flush=True)
                     continue
-                result = measure(name, song, args.model, args.threads, args.timeout)
+                result = measure(name, song, args.model, args.threads, args.timeout, args.baseline_src)
                 if isinstance(result, str):
                     print(f"{seconds:>8g} {name:>13} {result:>40}", flush=True)
                     continue

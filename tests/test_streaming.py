@@ -22,9 +22,11 @@ def _separator() -> Separator:
     return Separator(tiny_estimator(seed=1), segment=32, crossfade=8, context=8)
 
 
-def _stream(separator: Separator, mixture: np.ndarray, rate: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+def _stream(
+    separator: Separator, mixture: np.ndarray, rate: int, block: int, engine: str = "torch"
+) -> tuple[np.ndarray, np.ndarray]:
     blocks = (mixture[:, i : i + block] for i in range(0, mixture.shape[1], block))
-    pieces = list(separate_stream(separator, blocks, rate))
+    pieces = list(separate_stream(separator, blocks, rate, engine=engine))
     return np.concatenate([v for v, _ in pieces], axis=1), np.concatenate([a for _, a in pieces], axis=1)
 
 
@@ -63,6 +65,17 @@ def test_voice_stream_keeps_bounded_state_and_computes_each_window_once() -> Non
     assert len(calls) == -(-frames // step)  # the same windows as apply_in_chunks
     assert max(sizes) < 4 * (separator.segment + 2 * separator.context) * stream.hop
     assert max(sizes[len(sizes) // 2 :]) <= max(sizes[: len(sizes) // 2]) + 4410
+
+
+def test_onnx_engine_gives_the_torch_output() -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    separator = _separator()
+    mixture = song(3.0, 44100, channels=2)
+    torch_vocals, _ = _stream(separator, mixture, 44100, 20000, engine="torch")
+    onnx_vocals, onnx_accompaniment = _stream(separator, mixture, 44100, 20000, engine="onnx")
+    np.testing.assert_allclose(onnx_vocals, torch_vocals, atol=1e-5)
+    np.testing.assert_allclose(onnx_vocals + onnx_accompaniment, mixture, atol=1e-6)
 
 
 @pytest.mark.parametrize("windows_per_call", [1, 3])

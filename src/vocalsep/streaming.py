@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from vocalsep.audio import resample, resample_reach
+from vocalsep.errors import VocalsepError
 from vocalsep.inference import crossfade_window
+from vocalsep.onnx_runtime import onnx_network
 from vocalsep.separator import Separator
 from vocalsep.transforms import extend_mask
 
@@ -115,17 +117,26 @@ class VoiceStream:
     ----------
     separator : Separator
         Supplies the transform settings, the chunking and the network.
+    network : callable, optional
+        Runs the mask network; default ``separator.estimator`` (torch). ``onnx_network``
+        gives the same function on ONNX Runtime.
     windows_per_call : int
         Network windows stacked into one batch (same output; fewer, larger calls).
     """
 
-    def __init__(self, separator: Separator, *, windows_per_call: int = 1) -> None:
+    def __init__(
+        self,
+        separator: Separator,
+        *,
+        network: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        windows_per_call: int = 1,
+    ) -> None:
         stft = separator.config.stft
         self.n_fft, self.hop, self.input_bins = stft.n_fft, stft.hop_length, stft.input_bins
         self.bins = stft.bins
         self.segment, self.crossfade, self.context = separator.segment, separator.crossfade, separator.context
         self.step = self.segment - self.crossfade
-        self.network = separator.estimator
+        self.network = network or separator.estimator
         self.windows_per_call = windows_per_call
         self.window = torch.hann_window(self.n_fft)  # Spectrogram's window
         self.weights = crossfade_window(self.segment, self.crossfade)
@@ -288,14 +299,30 @@ class VoiceStream:
         return voice.numpy()
 
 
+def _network(separator: Separator, engine: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The network runner for ``engine``; None means the torch module itself."""
+    if engine not in ("auto", "torch", "onnx"):
+        raise ValueError(f"engine must be auto, torch or onnx, not {engine!r}")
+    if engine == "torch":
+        return None
+    runner = onnx_network(separator.estimator)
+    if runner is None and engine == "onnx":
+        raise VocalsepError("the onnx engine needs onnxruntime and onnx: pip install 'vocalsep[fast]'")
+    return runner
+
+
 def separate_stream(
     separator: Separator,
     blocks: Iterable[np.ndarray],
     sample_rate: int,
     *,
     progress: Callable[[int], None] | None = None,
+    engine: str = "auto",
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Separate a stream of mixture blocks at ``sample_rate``.
+
+    ``engine`` runs the network: ``"torch"``, ``"onnx"`` (ONNX Runtime, same output within
+    1e-6) or ``"auto"`` (ONNX Runtime when installed, else torch).
 
     Yields
     ------
@@ -307,7 +334,7 @@ def separate_stream(
     resampled = model_rate != sample_rate
     to_model = resampling_stage(sample_rate, model_rate) if resampled else None
     back = resampling_stage(model_rate, sample_rate) if resampled else None
-    separation = VoiceStream(separator)
+    separation = VoiceStream(separator, network=_network(separator, engine))
     pending: list[np.ndarray] = []  # mixture samples waiting for their voice estimate
     emitted = 0
     total = 0
