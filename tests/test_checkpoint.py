@@ -16,7 +16,7 @@ from vocalsep.checkpoint import (
     sha256_of,
 )
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.errors import ModelLoadError
+from vocalsep.errors import AudioWriteError, ModelLoadError
 from vocalsep.model import MaskEstimator
 
 CONFIG = ModelConfig(
@@ -98,7 +98,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError):
+    with pytest.raises(AudioWriteError, match="No space left on device"):
         save_checkpoint(tmp_path / "c.pt", {"format_version": 1})
     assert list(tmp_path.iterdir()) == []
 

@@ -72,6 +72,11 @@ def output_gain(peak: float, policy: str) -> float:
     return 1.0
 
 
+def flac_can_store(sample_rate: int) -> bool:
+    """FLAC headers hold rates up to 65535 Hz in Hz, and above that only in tens of Hz."""
+    return 0 < sample_rate <= 65535 or (sample_rate % 10 == 0 and sample_rate <= 655350)
+
+
 def separate_file(
     input_path: str | Path,
     output_dir: str | Path = "separated",
@@ -137,6 +142,8 @@ def separate_file(
             if path.exists():
                 raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
     reader = AudioReader(input_path)
+    if audio_format == "flac" and not flac_can_store(reader.sample_rate):
+        raise AudioWriteError(f"{input_path}: flac cannot store a rate of {reader.sample_rate} Hz (use wav)")
     if separator is None:
         separator = Separator.from_pretrained(model)
     writers: dict[str, AudioWriter] = {}

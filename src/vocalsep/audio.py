@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 from fractions import Fraction
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,28 @@ from vocalsep.files import temporary_sibling
 SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
 #: Suffixes read by libsndfile; anything else goes through PyAV (ffmpeg's decoders).
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".w64", ".rf64"}
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what C decoders print on file descriptor 2 (mpg123's resync notes on damaged mp3s).
+
+    Decoding problems reach the user as one ``AudioReadError`` line instead. Other threads'
+    stderr output is lost while a block is being decoded.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -63,7 +86,8 @@ def load_stream(path: str | Path, stream_index: int) -> tuple[np.ndarray, int]:
 def _load_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile
 
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    with _quiet_native_stderr():
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     return np.ascontiguousarray(data.T), int(rate)
 
 
@@ -88,8 +112,7 @@ def _load_pyav(path: Path, stream_index: int) -> tuple[np.ndarray, int]:
     except AudioReadError:
         raise
     except Exception as error:  # PyAV raises many types for undecodable data
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AudioReadError(f"{path}: not a readable audio file ({reason})") from None
+        raise AudioReadError(f"{path}: not a readable audio file ({_reason(error)})") from None
     if not blocks or rate <= 0:
         raise AudioReadError(f"{path}: the file holds no audio samples")
     return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32), rate
@@ -220,7 +243,7 @@ def save_audio(
         os.replace(temp_name, path)
         temp_name = None
     except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        reason = _reason(error)
         raise AudioWriteError(f"cannot write {path}: {reason}") from None
     finally:
         if temp_name is not None:
@@ -248,7 +271,7 @@ class AudioReader:
         if self.path.suffix.lower() in SOUNDFILE_SUFFIXES:
             import soundfile
 
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), _quiet_native_stderr():
                 self._soundfile = soundfile.SoundFile(str(self.path))
         if self._soundfile is not None:
             self.sample_rate = int(self._soundfile.samplerate)
@@ -274,8 +297,7 @@ class AudioReader:
         except AudioReadError:
             raise
         except Exception as error:  # PyAV raises many types for undecodable data
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise AudioReadError(f"{self.path}: not a readable audio file ({reason})") from None
+            raise AudioReadError(f"{self.path}: not a readable audio file ({_reason(error)})") from None
         if self.sample_rate <= 0 or self.channels <= 0:
             raise AudioReadError(f"{self.path}: the file holds no audio samples")
 
@@ -295,12 +317,17 @@ class AudioReader:
     def _soundfile_blocks(self, size: int) -> Iterator[np.ndarray]:
         assert self._soundfile is not None
         with self._soundfile as handle:
-            handle.seek(0)
-            while True:
-                data = handle.read(size, dtype="float32", always_2d=True)
-                if data.shape[0] == 0:
-                    return
-                yield np.ascontiguousarray(data.T)
+            data = None
+            while data is None or data.shape[0]:
+                try:  # a damaged file may open and then fail to seek or read
+                    with _quiet_native_stderr():
+                        if data is None:
+                            handle.seek(0)
+                        data = handle.read(size, dtype="float32", always_2d=True)
+                except Exception as error:  # libsndfile raises several types
+                    raise AudioReadError(f"{self.path}: not a readable audio file ({_reason(error)})") from None
+                if data.shape[0]:
+                    yield np.ascontiguousarray(data.T)
 
     def _pyav_blocks(self, size: int) -> Iterator[np.ndarray]:
         import av
@@ -321,8 +348,7 @@ class AudioReader:
                 for converted in resampler.resample(None):
                     pending.append(converted.to_ndarray())
         except Exception as error:  # PyAV raises many types for undecodable data
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise AudioReadError(f"{self.path}: not a readable audio file ({reason})") from None
+            raise AudioReadError(f"{self.path}: not a readable audio file ({_reason(error)})") from None
         if pending:
             yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
 

@@ -12,13 +12,15 @@ from typing import Any
 import torch
 
 from vocalsep.config import ModelConfig
-from vocalsep.errors import ConfigError, ModelLoadError
+from vocalsep.errors import AudioWriteError, ConfigError, ModelLoadError
 from vocalsep.files import temporary_sibling
 
 FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).parent / "models"
 #: Bundled files are named ``<name>-<first 8 hex digits of their sha256>.pt``.
 HASHED_NAME = re.compile(r"^(?P<name>.+)-(?P<sha>[0-9a-f]{8})\.pt$")
+#: Payload key of the content digest that ``save_checkpoint`` adds and ``read_checkpoint`` checks.
+DIGEST_KEY = "content_sha256"
 
 
 def library_versions() -> dict[str, str]:
@@ -36,17 +38,60 @@ def library_versions() -> dict[str, str]:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plain types and tensors) atomically with ``torch.save``."""
+    """Write ``payload`` (plain types and tensors) atomically with ``torch.save``.
+
+    The file also stores ``content_sha256``, the digest of the payload's content, which
+    ``read_checkpoint`` verifies: torch's archive reader does not check its CRCs, so a
+    flipped byte would otherwise load as silently different weights.
+
+    Raises
+    ------
+    AudioWriteError
+        The folder cannot be written or the disk is full; an earlier file at ``path`` is kept.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp_name = temporary_sibling(path)
+    temp_name = None
     try:
-        torch.save(payload, temp_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp_name = temporary_sibling(path)
+        torch.save({**payload, DIGEST_KEY: content_digest(payload)}, temp_name)
         os.replace(temp_name, path)
+        temp_name = None
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
+        reason = getattr(error, "strerror", None) or (str(error).splitlines() or [type(error).__name__])[0]
+        raise AudioWriteError(f"cannot write {path}: {reason[:200]}") from None
     finally:
-        if os.path.exists(temp_name):
+        if temp_name is not None and os.path.exists(temp_name):
             os.unlink(temp_name)
     return path
+
+
+def content_digest(payload: Any) -> str:
+    """Hex sha256 of a payload's content: keys, plain values, tensor dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    _feed(digest, payload)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=repr):
+            if key != DIGEST_KEY:
+                _feed(digest, key)
+                _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    elif isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{flat.dtype}{tuple(value.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
 
 
 def model_payload(estimator: torch.nn.Module, config: ModelConfig, summary: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +149,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise ModelLoadError(f"{path}: not a vocalsep checkpoint of format {FORMAT_VERSION}")
+    stored = payload.pop(DIGEST_KEY, None)  # absent in files written before it existed
+    if stored is not None and stored != content_digest(payload):
+        raise ModelLoadError(f"{path}: content sha256 does not match the one stored in it; the file is corrupted")
     return payload
 
 
