@@ -181,14 +181,14 @@ def test_from_file(tmp_path):
     assert RunConfig.from_dict(run.to_dict()) == run
 
 
-@pytest.mark.parametrize("name", ["default", "seed"])
+@pytest.mark.parametrize("name", ["default", "seed", "wide"])
 def test_repository_configs(name):
     path = REPO / "configs" / f"{name}.toml"
     run = RunConfig.from_file(path)
     raw = tomllib.loads(path.read_text())
     assert run.name == name == raw["name"]
     assert run.model.stft.to_dict() == raw["model"]["stft"]
-    assert run.model.unet.to_dict() == raw["model"]["unet"]
+    assert run.model.unet.to_dict() == {**UNetConfig().to_dict(), **raw["model"]["unet"]}
     assert run.train.to_dict() == {**TrainConfig().to_dict(), **raw["train"]}
     if name == "seed":
         assert run.model.unet.architecture == "seed"

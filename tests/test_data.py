@@ -368,3 +368,14 @@ def test_sampler_on_mir1k(shared_data):
     sampler = PatchSampler(tracks[:2], STFTConfig(sample_rate=16000, n_fft=512, hop_length=128, input_bins=128), DataConfig(patch_frames=32))
     mixture, vocals = sampler.batch(2, torch.Generator().manual_seed(0))
     assert mixture.shape == (2, 128, 32)
+
+
+def test_batch_with_accompaniment_draws_the_same_patches():
+    sampler = _sampler(remix_probability=0.5)
+    mixture, vocals = sampler.batch(6, torch.Generator().manual_seed(5))
+    mixture3, vocals3, accompaniment = sampler.batch_with_accompaniment(6, torch.Generator().manual_seed(5))
+    assert torch.equal(mixture, mixture3) and torch.equal(vocals, vocals3)
+    assert accompaniment.shape == mixture.shape and accompaniment.abs().sum() > 0
+    # Magnitudes of a sum obey the triangle inequality, and no stem is the mixture itself.
+    assert torch.all(mixture <= vocals + accompaniment + 1e-5)
+    assert not torch.equal(accompaniment, mixture)

@@ -247,3 +247,26 @@ def test_one_training_step_lowers_the_loss():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_mask_sharpness_scales_the_logits():
+    torch.manual_seed(0)
+    magnitude = torch.rand(2, 16, 16) * 3
+    masks = {}
+    for sharpness in (1.0, 0.5):
+        config = ModelConfig(stft=STFTConfig(n_fft=64, hop_length=16, input_bins=16),
+                             unet=UNetConfig(architecture="unet", width=4, depth=2, max_width=8,
+                                             mask_sharpness=sharpness))
+        torch.manual_seed(1)
+        estimator = MaskEstimator(config).eval()
+        masks[sharpness] = estimator(magnitude)
+    logits = torch.logit(masks[1.0].double())
+    torch.testing.assert_close(masks[0.5].double(), torch.sigmoid(0.5 * logits), atol=1e-5, rtol=0)
+    # A softer mask sits closer to one half everywhere.
+    assert torch.all((masks[0.5] - 0.5).abs() <= (masks[1.0] - 0.5).abs() + 1e-6)
+
+
+@pytest.mark.parametrize("sharpness", [0.0, -1.0, 11.0])
+def test_mask_sharpness_out_of_range_is_rejected(sharpness):
+    with pytest.raises(ValueError, match="mask_sharpness"):
+        UNetConfig(mask_sharpness=sharpness)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkey
     train(config, tmp_path / "straight", progress=False)
 
     calls = {"n": 0}
-    original = data_module.PatchSampler.batch
+    original = data_module.PatchSampler.batch_with_accompaniment
 
     def crash_after_four(self, size, generator):  # noqa: ANN001
         calls["n"] += 1
@@ -70,7 +71,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkey
             raise KeyboardInterrupt
         return original(self, size, generator)
 
-    monkeypatch.setattr(data_module.PatchSampler, "batch", crash_after_four)
+    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "interrupted", progress=False)
     assert read_checkpoint(tmp_path / "interrupted" / "last.pt")["run_state"]["step"] == 3
@@ -116,6 +117,23 @@ def test_train_and_export_from_the_command_line(tmp_path: Path, capsys) -> None:
     load_estimator(exported[0])
     again = export_model(tmp_path / "run" / "best.pt", "mini", tmp_path / "models")
     assert list((tmp_path / "models").glob("mini-*.pt")) == [again]
+    # A calibrated export carries its sharpness and gets a new name (the content changed).
+    assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "mini", "--to", str(tmp_path / "models"),
+                 "--mask-sharpness", "0.6"]) == 0
+    calibrated = list((tmp_path / "models").glob("mini-*.pt"))
+    assert len(calibrated) == 1 and calibrated != [again]
+    assert load_estimator(calibrated[0]).config.unet.mask_sharpness == 0.6
+
+
+def test_accompaniment_term_changes_training(tmp_path: Path) -> None:
+    config = _config(tmp_path, steps=2)
+    weighted = dataclasses.replace(config, train=dataclasses.replace(config.train, accompaniment_weight=1.0))
+    plain_summary = train(config, tmp_path / "plain", progress=False)
+    weighted_summary = train(weighted, tmp_path / "weighted", progress=False)
+    plain = read_checkpoint(tmp_path / "plain" / "last.pt")["state_dict"]
+    other = read_checkpoint(tmp_path / "weighted" / "last.pt")["state_dict"]
+    assert plain_summary["steps"] == weighted_summary["steps"] == 2
+    assert any(not torch.equal(plain[k], other[k]) for k in plain if plain[k].is_floating_point())
 
 
 def _toml(values: dict, prefix: str = "") -> str:

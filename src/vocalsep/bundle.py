@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -11,15 +12,20 @@ from vocalsep.errors import ModelLoadError
 from vocalsep.model import MaskEstimator
 
 
-def export_model(checkpoint: str | Path, name: str, folder: Path | None = None) -> Path:
+def export_model(
+    checkpoint: str | Path, name: str, folder: Path | None = None, *, mask_sharpness: float | None = None
+) -> Path:
     """Write ``folder/<name>-<sha8>.pt`` holding only the model (no optimiser state).
 
-    An earlier bundled file of the same name is replaced.
+    An earlier bundled file of the same name is replaced. ``mask_sharpness``, when
+    given, replaces the network's mask calibration (see ``UNetConfig``).
     """
     folder = folder or MODELS_DIR
     payload = read_checkpoint(checkpoint)
     try:
         config = ModelConfig.from_dict(payload["model_config"])
+        if mask_sharpness is not None:
+            config = dataclasses.replace(config, unet=dataclasses.replace(config.unet, mask_sharpness=mask_sharpness))
         estimator = MaskEstimator(config)
         estimator.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, RuntimeError) as error:

@@ -64,7 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from vocalsep.bundle import export_model
 
-    path = export_model(args.checkpoint, args.name, Path(args.to) if args.to else None)
+    path = export_model(args.checkpoint, args.name, Path(args.to) if args.to else None,
+                        mask_sharpness=args.mask_sharpness)
     print(f"exported {path}")
     return 0
 
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("checkpoint", help="e.g. runs/default/best.pt")
     export.add_argument("--name", default="default", help="model name (default: default)")
     export.add_argument("--to", help="folder (default: the package's models folder)")
+    export.add_argument("--mask-sharpness", type=float, metavar="S",
+                        help="calibrate the mask: sigmoid(S * logit), S tuned on the validation split")
     export.set_defaults(handler=cmd_export)
 
     demo = commands.add_parser("demo", help="generate a synthetic song and separate it")
@@ -257,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", action="append", dest="models", metavar="NAME|PATH",
                           help="model(s) to evaluate (default: the bundled default)")
     evaluate.add_argument("--baselines", default="mixture,repet,oracle",
-                          help="comma-separated: mixture, repet (REPET-SIM), oracle (default: all three)")
+                          help="comma-separated: mixture, repet (REPET-SIM), oracle, spleeter (the peer: "
+                               "Spleeter 2-stems, needs vocalsep[peers]); default: mixture,repet,oracle")
     evaluate.add_argument("--songs", help="only these tracks or MIR-1K songs (comma-separated, e.g. abjones_3,amy_9)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N tracks")
     evaluate.add_argument("-o", "--output", help="folder for per-track JSON and CSV")

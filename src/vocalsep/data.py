@@ -227,7 +227,14 @@ class PatchSampler:
         mixture, vocals : Tensor, shape (size, input_bins, patch_frames), float32
             Magnitudes of the mixture and of the voice in it.
         """
-        mixtures, voices = [], []
+        mixture, vocals, _ = self.batch_with_accompaniment(size, generator)
+        return mixture, vocals
+
+    def batch_with_accompaniment(
+        self, size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like ``batch`` (the same draws), plus the accompaniment's magnitudes."""
+        mixtures, voices, accompaniments = [], [], []
         gain_db = self.config.gain_db
         for _ in range(size):
             i = _randint(len(self), generator)
@@ -242,7 +249,8 @@ class PatchSampler:
             accompaniment = accompaniment * 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
             mixtures.append((vocal + accompaniment).abs())
             voices.append(vocal.abs())
-        return torch.stack(mixtures), torch.stack(voices)
+            accompaniments.append(accompaniment.abs())
+        return torch.stack(mixtures), torch.stack(voices), torch.stack(accompaniments)
 
     def _patch(self, spec: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int, int]:
         channel = _randint(spec.shape[0], generator)

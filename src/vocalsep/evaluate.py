@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +81,9 @@ def repet_sim_baseline(track: StemTrack) -> Stems:
     return Stems(vocals, track.mixture - vocals, track.sample_rate)
 
 
-def model_system(separator: Separator) -> System:
+def model_system(separator: Separator | Any) -> System:
+    """A system from anything with ``separate(mixture, sample_rate) -> Stems``."""
+
     def separate(track: StemTrack) -> Stems:
         return separator.separate(track.mixture, track.sample_rate)
 
@@ -195,8 +198,12 @@ def build_systems(models: list[str], baselines: list[str]) -> dict[str, System]:
             systems["oracle"] = oracle_baseline(reference)
         elif baseline == "repet":
             systems["repet"] = repet_sim_baseline
+        elif baseline == "spleeter":
+            from vocalsep.spleeter_peer import SpleeterPeer
+
+            systems["spleeter"] = model_system(SpleeterPeer())
         else:
-            raise VocalsepError(f"unknown baseline {baseline!r} (known: mixture, oracle, repet)")
+            raise VocalsepError(f"unknown baseline {baseline!r} (known: mixture, oracle, repet, spleeter)")
     return systems
 
 

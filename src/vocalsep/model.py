@@ -175,5 +175,6 @@ class MaskEstimator(nn.Module):
         features = (torch.log1p(magnitude) - self.input_mean[:, None]) / self.input_scale[:, None]
         out = self.net(features[:, None])[:, 0]
         if self.config.unet.head == "mask":
-            return torch.sigmoid(out)
+            sharpness = self.config.unet.mask_sharpness
+            return torch.sigmoid(out * sharpness if sharpness != 1 else out)
         return torch.relu(out) / (magnitude + 1e-8)

@@ -116,11 +116,17 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         started = time.perf_counter()
         step = state["step"]
         estimator.train()
-        mixture, vocals = sampler.batch(config.train.batch_size, batch_generator(config, step))
+        mixture, vocals, accompaniment = sampler.batch_with_accompaniment(
+            config.train.batch_size, batch_generator(config, step)
+        )
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        estimate = estimator(mixture) * mixture
-        loss = loss_fn(estimate, vocals)
+        mask = estimator(mixture)
+        loss = loss_fn(mask * mixture, vocals)
+        if config.train.accompaniment_weight:
+            # The accompaniment is what the mask leaves; scoring it penalises voice left behind.
+            remainder = (1 - mask).clamp_min(0) * mixture
+            loss = loss + config.train.accompaniment_weight * loss_fn(remainder, accompaniment)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
