@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vocalsep.audio import SUBTYPES, AudioReader, AudioWriter
 from vocalsep.errors import AudioReadError, AudioWriteError, VocalsepError
+from vocalsep.files import folder_lock
 from vocalsep.separator import Separator
 from vocalsep.streaming import separate_stream
 
@@ -156,8 +157,11 @@ def separate_file(
                 writers["accompaniment"].write(accompaniment)
         peak = max(writer.peak for writer in writers.values())
         gain = output_gain(peak, "none" if subtype == "FLOAT" else clip)
-        for stem in STEM_NAMES:
-            written.append(writers[stem].commit(subtype=subtype, gain=gain, overwrite=overwrite))
+        for stem in STEM_NAMES:  # the slow conversions first, then the pair of renames
+            writers[stem].commit(subtype=subtype, gain=gain, overwrite=overwrite, publish=False)
+        with folder_lock(targets["vocals"].parent):  # another process's pair never mixes with ours
+            for stem in STEM_NAMES:
+                written.append(writers[stem].publish(overwrite=overwrite))
     except BaseException:
         for writer in writers.values():
             writer.discard()

@@ -357,9 +357,9 @@ class AudioWriter:
     """Write a stem block by block into a hidden float file, then finish it atomically.
 
     ``commit`` converts to the final sample format in a second streamed pass (applying one
-    gain to the whole file, chosen after the peak is known) and renames it into place;
-    ``discard`` removes the temporary file. Nothing appears under the final name before
-    ``commit`` succeeds.
+    gain to the whole file, chosen after the peak is known) and renames it into place
+    (or leaves the rename to ``publish``); ``discard`` removes the temporary files. Nothing
+    appears under the final name before the rename.
     """
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int) -> None:
@@ -368,12 +368,13 @@ class AudioWriter:
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.peak = 0.0
+        self.temp_name = self.final_name = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.temp_name = temporary_sibling(self.path)
             # RF64 lifts WAV's 4 GB limit for hours of multichannel float audio.
             self._handle = soundfile.SoundFile(self.temp_name, "w", sample_rate, channels, subtype="FLOAT", format="RF64")
-        except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
+        except Exception as error:  # OSError, LibsndfileError, ...
             self.discard()
             raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
 
@@ -386,47 +387,66 @@ class AudioWriter:
             self.discard()
             raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
 
-    def commit(self, *, subtype: str, gain: float = 1.0, overwrite: bool = False) -> Path:
-        """Close, convert to ``subtype`` (``gain`` applied, integer formats clipped) and rename."""
+    def commit(self, *, subtype: str, gain: float = 1.0, overwrite: bool = False, publish: bool = True) -> Path:
+        """Close, convert to ``subtype`` (``gain`` applied, integer formats clipped) and rename.
+
+        With ``publish=False`` the converted file waits under its hidden name until
+        ``publish``: the slow conversion of every stem comes first, then renames that take
+        microseconds, so an interruption hardly ever leaves one stem of a pair.
+        """
         import soundfile
 
         container = self.path.suffix.lower().lstrip(".")
-        final_name = None
         try:
             self._handle.close()
             if container not in SUBTYPES or subtype not in SUBTYPES[container]:
                 raise AudioWriteError(f"{self.path}: {container} cannot store {subtype} samples")
             if self.path.exists() and not overwrite:
                 raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
-            final_name = temporary_sibling(self.path, f".part.{container}")
+            self.final_name = temporary_sibling(self.path, f".part.{container}")
             with soundfile.SoundFile(self.temp_name) as source, soundfile.SoundFile(
-                final_name, "w", self.sample_rate, source.channels, subtype=subtype, format=container.upper()
+                self.final_name, "w", self.sample_rate, source.channels, subtype=subtype, format=container.upper()
             ) as target:
                 for block in source.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
                     block = block * gain if gain != 1.0 else block
                     target.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
-            os.replace(final_name, self.path)
-            final_name = None
         except AudioWriteError:
+            self.discard()
             raise
-        except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
+        except Exception as error:  # libsndfile and soundfile report a full disk in several ways
+            self.discard()
+            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+        self._remove("temp_name")
+        return self.publish(overwrite=overwrite) if publish else self.path
+
+    def publish(self, *, overwrite: bool = False) -> Path:
+        """Rename the file converted by ``commit(publish=False)`` into place."""
+        try:
+            if not getattr(self, "final_name", ""):
+                raise AudioWriteError(f"cannot write {self.path}: nothing was committed")
+            if self.path.exists() and not overwrite:
+                raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
+            os.replace(self.final_name, self.path)
+            self.final_name = ""
+        except OSError as error:
             raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
         finally:
-            if final_name is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(final_name)
             self.discard()
         return self.path
 
     def discard(self) -> None:
-        """Remove the temporary file (safe to call twice)."""
+        """Remove the temporary files (safe to call twice)."""
         with contextlib.suppress(Exception):
             self._handle.close()
-        name = getattr(self, "temp_name", None)
+        self._remove("temp_name")
+        self._remove("final_name")
+
+    def _remove(self, attribute: str) -> None:
+        name = getattr(self, attribute, None)
         if name:
             with contextlib.suppress(OSError):
                 os.unlink(name)
-            self.temp_name = ""
+            setattr(self, attribute, "")
 
 
 def _reason(error: BaseException) -> str:

@@ -8,9 +8,11 @@ live process is still writing, and are removed the next time that output is writ
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -78,3 +80,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` itself (no lock file is left behind).
+
+    Processes that publish files into the same folder under this lock do it one after
+    another, so a pair of outputs always comes from one writer. The kernel drops the lock
+    when its holder dies, even by SIGKILL. Where a folder cannot be locked, runs unlocked.
+    """
+    try:
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
