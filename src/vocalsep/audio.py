@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import AudioReadError, AudioWriteError
-from vocalsep.files import temporary_sibling
+from vocalsep.files import temporary_sibling, write_failure_reason
 
 #: Subtypes accepted by ``save_audio`` for each container.
 SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
@@ -242,8 +242,8 @@ def save_audio(
         soundfile.write(temp_name, data, sample_rate, subtype=subtype, format=container.upper())
         os.replace(temp_name, path)
         temp_name = None
-    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        reason = _reason(error)
+    except (OSError, RuntimeError, AssertionError, soundfile.LibsndfileError) as error:
+        reason = write_failure_reason(temp_name) or _reason(error)
         raise AudioWriteError(f"cannot write {path}: {reason}") from None
     finally:
         if temp_name is not None:
@@ -384,8 +384,9 @@ class AudioWriter:
         try:
             self._handle.write(np.ascontiguousarray(block.T))
         except Exception as error:
+            reason = write_failure_reason(self.temp_name) or _reason(error)
             self.discard()
-            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+            raise AudioWriteError(f"cannot write {self.path}: {reason}") from None
 
     def commit(self, *, subtype: str, gain: float = 1.0, overwrite: bool = False, publish: bool = True) -> Path:
         """Close, convert to ``subtype`` (``gain`` applied, integer formats clipped) and rename.
@@ -414,8 +415,9 @@ class AudioWriter:
             self.discard()
             raise
         except Exception as error:  # libsndfile and soundfile report a full disk in several ways
+            reason = write_failure_reason(self.final_name or self.temp_name) or _reason(error)
             self.discard()
-            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+            raise AudioWriteError(f"cannot write {self.path}: {reason}") from None
         self._remove("temp_name")
         return self.publish(overwrite=overwrite) if publish else self.path
 

@@ -13,7 +13,7 @@ import torch
 
 from vocalsep.config import ModelConfig
 from vocalsep.errors import AudioWriteError, ConfigError, ModelLoadError
-from vocalsep.files import temporary_sibling
+from vocalsep.files import temporary_sibling, write_failure_reason
 
 FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).parent / "models"
@@ -58,7 +58,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         os.replace(temp_name, path)
         temp_name = None
     except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
-        reason = getattr(error, "strerror", None) or (str(error).splitlines() or [type(error).__name__])[0]
+        reason = (write_failure_reason(temp_name) or getattr(error, "strerror", None)
+                  or (str(error).splitlines() or [type(error).__name__])[0])
         raise AudioWriteError(f"cannot write {path}: {reason[:200]}") from None
     finally:
         if temp_name is not None and os.path.exists(temp_name):

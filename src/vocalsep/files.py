@@ -101,3 +101,22 @@ def folder_lock(folder: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(handle)  # closing releases the lock
+
+
+def write_failure_reason(temp_name: str | None) -> str | None:
+    """Why writing into ``temp_name`` fails now, as the OS says it (ENOSPC, EFBIG, EIO), or None.
+
+    Writers in C lose errno (libsndfile reports "System error.", torch's archive writer
+    "unexpected pos"); one more write into the doomed temporary file recovers the reason.
+    Only for a file that is about to be deleted.
+    """
+    if not temp_name:
+        return None
+    try:
+        with open(temp_name, "ab") as probe:
+            probe.write(bytes(1 << 16))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
