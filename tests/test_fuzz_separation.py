@@ -27,7 +27,7 @@ from vocalsep.audio import load_audio
 from vocalsep.errors import AudioWriteError
 from vocalsep.separator import Separator
 
-CI_EXAMPLES = 20
+CI_EXAMPLES = 15
 COMMON_RATES = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000]
 INPUT_FORMATS = [("wav", "PCM_U8"), ("wav", "PCM_16"), ("wav", "PCM_24"), ("wav", "PCM_32"),
                  ("wav", "FLOAT"), ("wav", "DOUBLE"), ("flac", "PCM_16"), ("flac", "PCM_24")]
