@@ -1,0 +1,153 @@
+"""The quality ladder of MODEL_CARD.md from one command: every model change beside the baselines.
+
+    python benchmarks/quality.py                 # MUSDB18 validation split and MIR-1K held-out songs
+    python benchmarks/quality.py --datasets musdb --rows shipped,spleeter,oracle
+
+Rows (``--rows``, default all) are the steps the model went through, measured in one run
+against the same tracks: the design's seed network, the deeper default, its mask
+calibration, the wider run, and the test-time tricks that were tried and not kept
+(shift averaging, a multichannel Wiener post-filter). Rows whose training run is not in
+``runs/`` are skipped with a note (train them with the command in MODEL_CARD.md).
+Baselines: mixture (floor), REPET-SIM, Spleeter 2-stems (the peer) and the oracle ratio mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vocalsep.bundle import export_model
+from vocalsep.data import StemTrack, discover_tracks
+from vocalsep.evaluate import (
+    System,
+    _mono,
+    bss_eval_sources_track,
+    build_systems,
+    evaluate_systems,
+    format_gnsdr_table,
+    format_table,
+    model_system,
+)
+from vocalsep.separator import Separator, Stems
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+HELD_OUT = ("abjones_3", "amy_9")
+
+
+def shifted(separator: Separator, shifts: int) -> System:
+    """Average of the voice over ``shifts`` sub-hop offsets of the input (Demucs' "shifts")."""
+
+    def separate(track: StemTrack) -> Stems:
+        hop = separator.config.stft.hop_length
+        outputs = []
+        for index in range(shifts):
+            offset = index * hop // shifts
+            padded = np.pad(track.mixture, ((0, 0), (offset, 0)))
+            outputs.append(separator.separate(padded, track.sample_rate).vocals[:, offset:])
+        vocals = np.mean(outputs, axis=0)
+        return Stems(vocals, track.mixture - vocals, track.sample_rate)
+
+    return separate
+
+
+def wiener_filtered(separator: Separator, iterations: int = 1, eps: float = 1e-10) -> System:
+    """Multichannel Wiener filter (the EM of Nugraha et al., as in ``norbert``) on the mask's estimates.
+
+    The voice and accompaniment magnitudes ``m|X|`` and ``(1 - m)|X|`` give the power
+    spectral densities; each iteration re-estimates per-bin 2x2 spatial covariances.
+    """
+
+    def separate(track: StemTrack) -> Stems:
+        mixture = torch.from_numpy(np.ascontiguousarray(track.mixture, dtype=np.float32))
+        if track.sample_rate != separator.sample_rate or mixture.shape[0] != 2:
+            return separator.separate(track.mixture, track.sample_rate)
+        spec = separator.spectrogram(mixture)  # (channels, bins, frames)
+        with torch.inference_mode():
+            mask = separator.voice_mask(spec.abs())
+        x = spec.permute(2, 1, 0)  # (frames, bins, channels)
+        magnitude = spec.abs().permute(2, 1, 0)
+        m = mask.permute(2, 1, 0)
+        sources = torch.stack([m * magnitude, (1 - m) * magnitude], dim=-1) ** 2
+        y = x[..., None] * sources / (sources.sum(-1, keepdim=True) + eps)
+        eye = torch.eye(x.shape[-1], dtype=x.dtype)
+        for _ in range(iterations):
+            psd = y.abs().pow(2).mean(dim=2)  # (frames, bins, sources)
+            covariance = torch.einsum("tfcj,tfdj->fjcd", y, y.conj()) / (psd.sum(0)[..., None, None] + eps)
+            model = torch.einsum("tfj,fjcd->tfjcd", psd.to(x.dtype), covariance)
+            inverse = torch.linalg.inv(model.sum(dim=2) + eps * eye)
+            y = torch.einsum("tfjcd,tfde,tfe->tfcj", model, inverse, x)
+        vocals = separator.spectrogram.inverse(y[..., 0].permute(2, 1, 0), mixture.shape[-1]).numpy()
+        return Stems(vocals, track.mixture - vocals, track.sample_rate)
+
+    return separate
+
+
+def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
+    """The checkpoint exported with a mask sharpness, as ``vocalsep export --mask-sharpness`` does."""
+    return Separator.from_pretrained(export_model(checkpoint, f"s{sharpness}", folder, mask_sharpness=sharpness))
+
+
+def ladder(folder: Path) -> dict[str, Callable[[], System] | str]:
+    """Row name -> system factory (or the reason it is skipped)."""
+    runs = ROOT / "runs"
+    rows: dict[str, Callable[[], System] | str] = {}
+
+    def checkpoint_row(name: str, path: Path, make: Callable[[Path], System]) -> None:
+        rows[name] = (lambda: make(path)) if path.exists() else f"{path.relative_to(ROOT)} missing"
+
+    checkpoint_row("seed", runs / "seed" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
+    checkpoint_row("default", runs / "default" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
+    checkpoint_row("default+shift2", runs / "default" / "best.pt",
+                   lambda p: shifted(Separator.from_pretrained(p), 2))
+    checkpoint_row("default+wiener", runs / "default" / "best.pt",
+                   lambda p: wiener_filtered(Separator.from_pretrained(p)))
+    checkpoint_row("default+s0.6", runs / "default" / "best.pt",
+                   lambda p: model_system(calibrated(p, 0.6, folder)))
+    checkpoint_row("wide", runs / "wide" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
+    checkpoint_row("wide+s0.6", runs / "wide" / "best.pt", lambda p: model_system(calibrated(p, 0.6, folder)))
+    rows["shipped"] = lambda: build_systems(["default"], [])["default"]
+    for baseline in ("mixture", "repet", "spleeter", "oracle"):
+        rows[baseline] = lambda baseline=baseline: build_systems([], [baseline])[baseline]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="musdb,mir1k", help="comma-separated: musdb, mir1k")
+    parser.add_argument("--rows", help="comma-separated row names (default: all)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = ladder(Path(scratch))
+        wanted = args.rows.split(",") if args.rows else list(rows)
+        systems: dict[str, System] = {}
+        for name in wanted:
+            row = rows[name]
+            if isinstance(row, str):
+                print(f"skipped {name}: {row}", file=sys.stderr)
+            else:
+                systems[name] = row()
+        for dataset in args.datasets.split(","):
+            if dataset == "musdb":
+                tracks = discover_tracks(DATA / "MUSDB18-7", "valid")
+                results = evaluate_systems(tracks, systems)
+                print(f"\nMUSDB18-7 validation split, threads={args.threads}\n{format_table(results, tracks)}")
+            else:
+                tracks = [_mono(t) for t in discover_tracks(DATA / "MIR-1K")
+                          if t.name.rsplit("_", 1)[0] in HELD_OUT]
+                mir_systems = systems if "mixture" in systems else {"mixture": rows["mixture"](), **systems}
+                results = evaluate_systems(tracks, mir_systems, metric=bss_eval_sources_track)
+                print(f"\nMIR-1K held-out songs {', '.join(HELD_OUT)}\n{format_gnsdr_table(results, tracks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
