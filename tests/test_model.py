@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.model import DeepUNet, MaskEstimator, SeedUNet, upsample
+from vocalsep.model import DecoderLevel, DeepUNet, MaskEstimator, SeedUNet, upsample, upsampled_conv3
 
 F, T = 64, 32
 
@@ -119,6 +119,53 @@ def test_upsample_is_nearest_neighbour():
     expected = torch.tensor([[[[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4.0]]]])
     assert torch.equal(upsample(x), expected)
     torch.testing.assert_close(upsample(x), nn.Upsample(scale_factor=2, mode="nearest")(x))
+
+
+
+@pytest.mark.parametrize(("in_channels", "out_channels", "height", "width"), [(1, 1, 1, 1), (3, 5, 2, 7), (16, 8, 9, 4)])
+def test_upsampled_conv3_is_conv_of_the_upsampled_input(in_channels, out_channels, height, width):
+    generator = torch.Generator().manual_seed(in_channels)
+    x = torch.randn(2, in_channels, height, width, generator=generator)
+    weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator) / (9 * in_channels) ** 0.5
+    expected = nn.functional.conv2d(upsample(x), weight, padding=1)
+    torch.testing.assert_close(upsampled_conv3(x, weight), expected, atol=1e-5, rtol=0)
+
+
+def _decoder_by_concatenation(decoder: DecoderLevel, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """The plain formulation: conv3x3(cat(upsample(x), skip)), ReLU, batch norm."""
+    return decoder.bn(torch.relu(decoder.conv(torch.cat([upsample(x), skip], dim=1))))
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize(("channels", "skip_channels", "out_channels", "height", "width"),
+                         [(16, 8, 8, 4, 6), (4, 4, 4, 1, 3), (32, 16, 16, 8, 8)])
+def test_decoder_level_equals_the_concatenation(mode, channels, skip_channels, out_channels, height, width):
+    torch.manual_seed(channels + height)
+    decoder = DecoderLevel(channels, skip_channels, out_channels)
+    nn.init.normal_(decoder.bn.running_mean)
+    nn.init.uniform_(decoder.bn.running_var, 0.5, 2.0)
+    decoder.train(mode == "train")
+    x = torch.randn(3, channels, height, width, requires_grad=True)
+    skip = torch.randn(3, skip_channels, 2 * height, 2 * width, requires_grad=True)
+    upstream = torch.randn(3, out_channels, 2 * height, 2 * width)
+    grads, outputs = [], []
+    for forward in (decoder, lambda a, b: _decoder_by_concatenation(decoder, a, b)):
+        state = {k: v.clone() for k, v in decoder.state_dict().items()}  # train mode updates running stats
+        out = forward(x, skip)
+        grads.append(torch.autograd.grad(out, [x, skip, *decoder.parameters()], upstream))
+        outputs.append(out.detach())
+        decoder.load_state_dict(state)
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=0)
+    for new, plain in zip(*grads):
+        torch.testing.assert_close(new, plain, atol=1e-4, rtol=1e-5)
+
+
+def test_decoder_keeps_the_checkpoint_layout():
+    decoder = DecoderLevel(16, 8, 8)
+    assert {k: tuple(v.shape) for k, v in decoder.state_dict().items() if "bn" not in k} == {
+        "conv.weight": (8, 24, 3, 3),
+        "conv.bias": (8,),
+    }
 
 
 @pytest.mark.parametrize(("depth", "frames"), [(1, 6), (2, 8), (4, 16)])
