@@ -93,3 +93,22 @@ def test_segment_sizes_round_to_the_network_grid() -> None:
     separator = Separator(tiny_estimator(), segment=30, crossfade=5, context=3)
     grid = TINY.unet.downsampling
     assert separator.segment % grid == separator.crossfade % grid == separator.context % grid == 0
+
+
+@pytest.mark.parametrize(
+    ("mixture", "rate", "message"),
+    [
+        (np.zeros(100, dtype=np.float32), 16000, r"shape \(channels, samples\), got shape \(100,\)"),
+        (np.zeros((1, 2, 100), dtype=np.float32), 16000, "got shape"),
+        (np.zeros((2, 0), dtype=np.float32), 16000, "non-empty"),
+        (np.zeros((1, 100), dtype=np.int16), 16000, "floats in"),
+        (np.zeros((1, 100), dtype=np.float32), 0, "positive integer"),
+        (np.zeros((1, 100), dtype=np.float32), 44100.5, "positive integer"),
+    ],
+)
+def test_bad_arrays_are_one_clear_error(mixture: np.ndarray, rate: float, message: str) -> None:
+    from vocalsep.errors import VocalsepError
+
+    separator = Separator(tiny_estimator())
+    with pytest.raises(VocalsepError, match=message):
+        separator.separate(mixture, rate)

@@ -12,6 +12,7 @@ from torch import nn
 
 from vocalsep.audio import resample
 from vocalsep.config import ModelConfig
+from vocalsep.errors import VocalsepError
 from vocalsep.inference import apply_in_chunks
 from vocalsep.model import MaskEstimator
 from vocalsep.transforms import Spectrogram, extend_mask
@@ -125,7 +126,9 @@ class Separator(nn.Module):
         Stems
             At ``sample_rate``, with the input's shape; ``vocals + accompaniment == mixture``.
         """
-        mixture = np.asarray(mixture, dtype=np.float32)
+        mixture = _checked_mixture(mixture)
+        if int(sample_rate) != sample_rate or sample_rate < 1:
+            raise VocalsepError(f"sample_rate must be a positive integer, got {sample_rate!r}")
         at_model_rate = resample(mixture, sample_rate, self.sample_rate)
         vocals = self(torch.from_numpy(np.ascontiguousarray(at_model_rate)), progress).numpy()
         vocals = resample(vocals, self.sample_rate, sample_rate)
@@ -138,6 +141,16 @@ class Separator(nn.Module):
         frames = self.spectrogram.frames_for(at_model_rate)
         step = self.segment - self.crossfade
         return -(-frames // step) * step
+
+
+def _checked_mixture(mixture: np.ndarray) -> np.ndarray:
+    """The mixture as float32 (channels, samples), or one clear error for anything else."""
+    array = np.asarray(mixture)
+    if array.ndim != 2 or 0 in array.shape:
+        raise VocalsepError(f"mixture must be a non-empty array of shape (channels, samples), got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise VocalsepError(f"mixture samples must be floats in [-1, 1], got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)
 
 
 def _round_up(value: int, multiple: int) -> int:
