@@ -15,6 +15,7 @@ from vocalsep.checkpoint import model_payload, read_checkpoint, save_checkpoint
 from vocalsep.config import RunConfig
 from vocalsep.data import PatchSampler, StemTrack, training_tracks
 from vocalsep.errors import ConfigError
+from vocalsep.files import atomic_write_bytes
 from vocalsep.metrics import global_sdr, is_silent
 from vocalsep.model import MaskEstimator
 from vocalsep.separator import Separator
@@ -80,7 +81,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         if RunConfig.from_dict(json.loads(config_path.read_text())) != config:
             raise ConfigError(f"{run_dir} holds a run with another configuration; use a new folder")
     else:
-        config_path.write_text(json.dumps(config.to_dict(), indent=2))
+        atomic_write_bytes(config_path, json.dumps(config.to_dict(), indent=2).encode())  # a kill never leaves half
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
 
