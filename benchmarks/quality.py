@@ -94,8 +94,16 @@ def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
     return Separator.from_pretrained(export_model(checkpoint, f"s{sharpness}", folder, mask_sharpness=sharpness))
 
 
-def ladder(folder: Path) -> dict[str, Callable[[], System] | str]:
-    """Row name -> system factory (or the reason it is skipped)."""
+def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], System] | str]:
+    """Row name -> system factory (or the reason it is skipped).
+
+    Calibration rows ``default+s<S>`` / ``wide+s<S>`` exist for S = 0.6 and for any requested S.
+    """
+    requested_sharpness: dict[str, list[float]] = {}
+    for name in requested:
+        run, _, value = name.partition("+s")
+        if value and run in ("default", "wide"):
+            requested_sharpness.setdefault(run, []).append(float(value))
     runs = ROOT / "runs"
     rows: dict[str, Callable[[], System] | str] = {}
 
@@ -108,10 +116,11 @@ def ladder(folder: Path) -> dict[str, Callable[[], System] | str]:
                    lambda p: shifted(Separator.from_pretrained(p), 2))
     checkpoint_row("default+wiener", runs / "default" / "best.pt",
                    lambda p: wiener_filtered(Separator.from_pretrained(p)))
-    checkpoint_row("default+s0.6", runs / "default" / "best.pt",
-                   lambda p: model_system(calibrated(p, 0.6, folder)))
     checkpoint_row("wide", runs / "wide" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
-    checkpoint_row("wide+s0.6", runs / "wide" / "best.pt", lambda p: model_system(calibrated(p, 0.6, folder)))
+    for run in ("default", "wide"):  # mask calibrations: "<run>+s<sharpness>", any value on demand
+        for sharpness in [0.6, *requested_sharpness.get(run, [])]:
+            checkpoint_row(f"{run}+s{sharpness:g}", runs / run / "best.pt",
+                           lambda p, s=sharpness: model_system(calibrated(p, s, folder)))
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]
     for baseline in ("mixture", "repet", "spleeter", "oracle"):
         rows[baseline] = lambda baseline=baseline: build_systems([], [baseline])[baseline]
@@ -126,10 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
-        rows = ladder(Path(scratch))
-        wanted = args.rows.split(",") if args.rows else list(rows)
+        wanted = args.rows.split(",") if args.rows else []
+        rows = ladder(Path(scratch), wanted)
+        wanted = wanted or list(rows)
         systems: dict[str, System] = {}
         for name in wanted:
+            if name not in rows:
+                parser.error(f"unknown row {name!r} (known: {', '.join(rows)}, <run>+s<sharpness>)")
             row = rows[name]
             if isinstance(row, str):
                 print(f"skipped {name}: {row}", file=sys.stderr)
