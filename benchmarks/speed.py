@@ -63,11 +63,11 @@ WARMUP_SECONDS = 5.0
 # --------------------------------------------------------------------------- workers
 
 
-def _separate_vocalsep_file(song: Path, model: str, output: Path) -> float:
+def _separate_vocalsep_file(song: Path, model: str, output: Path, options: dict[str, int]) -> float:
     from vocalsep.api import separate_file
     from vocalsep.separator import Separator
 
-    separator = Separator.from_pretrained(model)
+    separator = Separator.from_pretrained(model, **options)
     warm = output / "warm.wav"
     write_song(warm, WARMUP_SECONDS / 60)
     separate_file(warm, output, separator=separator, overwrite=True)
@@ -76,13 +76,13 @@ def _separate_vocalsep_file(song: Path, model: str, output: Path) -> float:
     return time.perf_counter() - started
 
 
-def _array_system(name: str, model: str):  # noqa: ANN202  (a callable on (2, samples) arrays)
+def _array_system(name: str, model: str, options: dict[str, int]):  # noqa: ANN202  (a callable on (2, samples) arrays)
     import torch
 
     if name == "vocalsep-mem":
         from vocalsep.separator import Separator
 
-        separator = Separator.from_pretrained(model)
+        separator = Separator.from_pretrained(model, **options)
         return lambda audio: separator.separate(audio, RATE)
     if name == "spleeter":
         from vocalsep.spleeter_peer import SpleeterPeer
@@ -121,22 +121,23 @@ def _array_system(name: str, model: str):  # noqa: ANN202  (a callable on (2, sa
     raise ValueError(f"unknown system {name!r}")
 
 
-def worker(name: str, song: Path, model: str, threads: int) -> None:
+def worker(name: str, song: Path, model: str, threads: int, segment: int | None = None) -> None:
     """Separate ``song`` with one system in this process; print seconds and peak RSS as JSON."""
     import torch
 
     torch.set_num_threads(threads)
+    options = {} if segment is None else {"segment": segment}
     if name == "vocalsep-torch":
         import vocalsep.streaming
 
         vocalsep.streaming.onnx_network = lambda estimator: None  # the "auto" engine falls back to torch
     if name in ("vocalsep", "vocalsep-torch", "vocalsep@base"):
         with tempfile.TemporaryDirectory() as folder:
-            seconds = _separate_vocalsep_file(song, model, Path(folder))
+            seconds = _separate_vocalsep_file(song, model, Path(folder), options)
     else:
         from vocalsep.audio import load_audio
 
-        separate = _array_system(name, model)
+        separate = _array_system(name, model, options)
         audio, rate = load_audio(song)
         assert rate == RATE
         separate(np.ascontiguousarray(audio[:, : int(WARMUP_SECONDS * RATE)]))
@@ -151,7 +152,8 @@ def worker(name: str, song: Path, model: str, threads: int) -> None:
 
 
 def measure(
-    name: str, song: Path, model: str, threads: int, timeout: float, baseline_src: str | None = None
+    name: str, song: Path, model: str, threads: int, timeout: float, baseline_src: str | None = None,
+    segment: int | None = None,
 ) -> dict[str, float] | str:
     """Run one worker process; its JSON result, or why there is none."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -161,6 +163,8 @@ def measure(
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_src, env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--worker", name, "--song", str(song), "--model", model,
                "--threads", str(threads)]
+    if segment is not None and name != "vocalsep@base":
+        command += ["--segment", str(segment)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -186,6 +190,7 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--model", default="default", help="bundled model name or checkpoint of ours")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--segment", type=int, help="vocalsep's network window in frames (default: Separator's)")
     parser.add_argument("--peer-max-seconds", type=float, default=300.0,
                         help="longest song the peers and vocalsep-mem separate (they hold it all in memory)")
     parser.add_argument("--demucs-max-seconds", type=float, default=30.0,
@@ -196,11 +201,12 @@ def main() -> None:
     parser.add_argument("--song", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.song, args.model, args.threads)
+        worker(args.worker, args.song, args.model, args.threads, args.segment)
         return
     lengths = [float(x) for x in args.lengths.split(",")]
     systems = [s for s in args.systems.split(",") if s and (s != "vocalsep@base" or args.baseline_src)]
     print(f"threads={args.threads} (torch.set_num_threads, OMP_NUM_THREADS); model={args.model}; "
+          f"segment={args.segment or 'default'}; "
           f"cpu affinity={sorted(os.sched_getaffinity(0))}", flush=True)
     print(f"{'seconds':>8} {'system':>13} {'s per s audio':>14} {'x vocalsep':>11} {'peak RSS MB':>12}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -212,7 +218,7 @@ def main() -> None:
                 if seconds > length_limit(name, args):
                     print(f"{seconds:>8g} {name:>13} {'skipped (song longer than its limit)':>40}", flush=True)
                     continue
-                result = measure(name, song, args.model, args.threads, args.timeout, args.baseline_src)
+                result = measure(name, song, args.model, args.threads, args.timeout, args.baseline_src, args.segment)
                 if isinstance(result, str):
                     print(f"{seconds:>8g} {name:>13} {result:>40}", flush=True)
                     continue

@@ -69,7 +69,6 @@ def test_voice_stream_keeps_bounded_state_and_computes_each_window_once() -> Non
 
 def test_onnx_engine_gives_the_torch_output() -> None:
     pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
     separator = _separator()
     mixture = song(3.0, 44100, channels=2)
     torch_vocals, _ = _stream(separator, mixture, 44100, 20000, engine="torch")

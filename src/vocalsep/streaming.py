@@ -307,7 +307,7 @@ def _network(separator: Separator, engine: str) -> Callable[[torch.Tensor], torc
         return None
     runner = onnx_network(separator.estimator)
     if runner is None and engine == "onnx":
-        raise VocalsepError("the onnx engine needs onnxruntime and onnx: pip install 'vocalsep[fast]'")
+        raise VocalsepError("the onnx engine needs onnxruntime: pip install onnxruntime")
     return runner
 
 

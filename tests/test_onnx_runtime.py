@@ -1,0 +1,45 @@
+"""The mask network on ONNX Runtime: same function as torch, exported without the onnx package."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
+from vocalsep.model import MaskEstimator
+from vocalsep.onnx_runtime import onnx_network
+
+pytest.importorskip("onnxruntime")
+
+
+def _estimator(width: int, max_width: int, depth: int) -> MaskEstimator:
+    config = ModelConfig(
+        stft=STFTConfig(sample_rate=8000, n_fft=256, hop_length=64, input_bins=64),
+        unet=UNetConfig(width=width, depth=depth, max_width=max_width),
+    )
+    torch.manual_seed(width + depth)
+    estimator = MaskEstimator(config)
+    for module in estimator.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.normal_(module.running_mean, std=0.1)
+            torch.nn.init.uniform_(module.running_var, 0.5, 2.0)
+    return estimator.eval()
+
+
+@pytest.mark.parametrize(("width", "max_width", "depth"), [(4, 8, 2), (3, 12, 3)])
+def test_onnx_runtime_equals_torch_without_the_onnx_package(monkeypatch, width, max_width, depth):
+    from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
+
+    hook = onnx_proto_utils._add_onnxscript_fn
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
+    estimator = _estimator(width, max_width, depth)
+    run = onnx_network(estimator, threads=1)
+    assert run is not None
+    assert onnx_proto_utils._add_onnxscript_fn is hook  # the exporter is left as it was
+    for frames in (2**depth, 5 * 2**depth):  # other frame counts than the export's
+        magnitude = torch.rand(2, 64, frames, generator=torch.Generator().manual_seed(frames)) * 4
+        with torch.inference_mode():
+            expected = estimator(magnitude)
+        torch.testing.assert_close(run(magnitude), expected, atol=1e-5, rtol=0)
