@@ -15,7 +15,7 @@ from vocalsep.api import separate_file
 from vocalsep.audio import AudioReader, AudioWriter, load_audio, resample
 from vocalsep.errors import AudioReadError, AudioWriteError
 from vocalsep.separator import Separator
-from vocalsep.streaming import OverlapSave, VoiceStream, resampling_stage, separate_stream
+from vocalsep.streaming import OverlapSave, VoiceStream, overlap_add, resampling_stage, separate_stream
 
 
 def _separator() -> Separator:
@@ -209,3 +209,11 @@ def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
         os.umask(old)
     for path in paths.values():
         assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(("frame_length", "hop", "count"), [(8, 2, 5), (8, 3, 4), (6, 6, 3), (4, 2, 1)])
+def test_overlap_add_equals_fold(frame_length: int, hop: int, count: int) -> None:
+    frames = torch.randn(2, frame_length, count, generator=torch.Generator().manual_seed(count))
+    length = (count - 1) * hop + frame_length
+    expected = torch.nn.functional.fold(frames, (1, length), kernel_size=(1, frame_length), stride=(1, hop))[:, 0, 0]
+    torch.testing.assert_close(overlap_add(frames, hop), expected, atol=1e-6, rtol=0)

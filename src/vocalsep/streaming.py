@@ -266,9 +266,8 @@ class VoiceStream:
         masked = extend_mask(mask, self.bins) * spec
         frames = torch.fft.irfft(masked, n=self.n_fft, dim=-2) * self.window[:, None]
         length = (count - 1) * self.hop + self.n_fft
-        added = F.fold(frames, (1, length), kernel_size=(1, self.n_fft), stride=(1, self.hop))[:, 0, 0]
-        squares = self.window.square()[None, :, None].expand(1, self.n_fft, count)
-        envelope = F.fold(squares, (1, length), kernel_size=(1, self.n_fft), stride=(1, self.hop))[0, 0, 0]
+        added = overlap_add(frames, self.hop)
+        envelope = overlap_add(self.window.square()[None, :, None].expand(1, self.n_fft, count), self.hop)[0]
         first = self.mask_start * self.hop - self.output_start
         grow = first + length - self.output.shape[1]
         if grow > 0:
@@ -297,6 +296,31 @@ class VoiceStream:
         self.envelope = self.envelope[first + count :]
         self.output_start += first + count
         return voice.numpy()
+
+
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """Sum of frames placed every ``hop`` samples.
+
+    Parameters
+    ----------
+    frames : Tensor, shape (channels, frame_length, count)
+
+    Returns
+    -------
+    Tensor, shape (channels, (count - 1) * hop + frame_length)
+        Equal to ``F.fold`` with stride ``hop``; when ``frame_length`` is a multiple of
+        ``hop`` it is a few strided additions instead (col2im was ~8 % of a separation).
+    """
+    channels, frame_length, count = frames.shape
+    length = (count - 1) * hop + frame_length
+    if frame_length % hop:
+        return F.fold(frames, (1, length), kernel_size=(1, frame_length), stride=(1, hop))[:, 0, 0]
+    pieces = frame_length // hop
+    output = frames.new_zeros(channels, count + pieces - 1, hop)
+    # piece k of frame j covers samples (j + k) * hop ... (j + k + 1) * hop
+    for k, piece in enumerate(frames.unflatten(1, (pieces, hop)).unbind(1)):
+        output[:, k : k + count] += piece.transpose(1, 2)
+    return output.reshape(channels, length)
 
 
 def _network(separator: Separator, engine: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
