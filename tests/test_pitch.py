@@ -95,7 +95,9 @@ def test_silence_gate_unvoices_faint_residue() -> None:
     audio = np.concatenate([tone, residue])
     gated = track_pitch(audio, 16000, gate_db=SILENCE_GATE_DB)
     assert gated.voiced[5:45].all() and not gated.voiced[55:].any()
-    ungated = track_pitch(audio, 16000)
+    by_default = track_pitch(audio, 16000)  # CREPE is gated unless told otherwise
+    assert np.array_equal(by_default.voiced, gated.voiced)
+    ungated = track_pitch(audio, 16000, gate_db=None)
     assert ungated.voiced[55:95].mean() > 0.5  # CREPE normalises frames: it hears the faint tone
 
 

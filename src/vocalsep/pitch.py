@@ -21,6 +21,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -37,11 +38,13 @@ FMIN, FMAX = 60.0, 1100.0
 #: evaluation songs (``benchmarks/pitch.py thresholds``, see ``docs/MELODY.md``). pYIN uses the
 #: voiced states of its own HMM unless a threshold on its voicing probability is given.
 CREPE_VOICING_THRESHOLD = 0.5
-#: Optional silence gate for ``track_pitch(gate_db=...)``: frames quieter than this many dB below
+#: Silence gate of CREPE (``track_pitch(gate_db=...)``): frames quieter than this many dB below
 #: the loud end (99th percentile) of the input's 64 ms frame levels are unvoiced whatever the
 #: tracker says (CREPE normalises every frame, so it hears pitch in a separation's faint residue).
-#: Off by default: not yet tuned (``benchmarks/pitch.py thresholds --gates ...`` sweeps it).
-SILENCE_GATE_DB = -40.0
+#: Chosen on 40 MIR-1K clips outside the held-out songs (``benchmarks/pitch.py thresholds --gates``,
+#: see ``docs/MELODY.md``); pYIN's HMM has its own voicing and is not gated by default.
+SILENCE_GATE_DB = -30.0
+TUNED_GATES: dict[str, float | None] = {"crepe-tiny": SILENCE_GATE_DB, "pyin": None}
 
 PITCH_MODELS_DIR = Path(__file__).resolve().parent / "pitch_models"
 CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
@@ -166,7 +169,7 @@ def track_pitch(
     fmin: float = FMIN,
     fmax: float = FMAX,
     threshold: float | None = None,
-    gate_db: float | None = None,
+    gate_db: float | None | Literal["tuned"] = "tuned",
     batch_frames: int = 512,
 ) -> PitchTrack:
     """Estimate the F0 contour of a monophonic voice.
@@ -184,9 +187,10 @@ def track_pitch(
     threshold : float, optional
         Voicing threshold on the confidence; by default ``CREPE_VOICING_THRESHOLD`` for CREPE,
         and pYIN's own voicing decision (its HMM's voiced states) for pYIN.
-    gate_db : float or None
+    gate_db : float, None or "tuned"
         Frames whose level is more than ``-gate_db`` dB below the input's loud frames are
-        unvoiced (e.g. ``SILENCE_GATE_DB``); None (default) disables the gate.
+        unvoiced; None disables the gate; "tuned" (default) is ``TUNED_GATES[tracker]``
+        (``SILENCE_GATE_DB`` for CREPE, off for pYIN).
     batch_frames : int
         CREPE frames per network call (bounds memory for long inputs).
 
@@ -215,6 +219,8 @@ def track_pitch(
     else:
         threshold = CREPE_VOICING_THRESHOLD if threshold is None else threshold
         voiced = (confidence >= threshold) & (frequency > 0)
+    if gate_db == "tuned":
+        gate_db = TUNED_GATES[tracker]
     if gate_db is not None:
         voiced &= frame_levels_db(audio, hop_samples)[: voiced.size] >= gate_db
     return PitchTrack(times, frequency, confidence, voiced, tracker)
