@@ -46,3 +46,16 @@ def write_song(path: Path, seconds: float = 1.0, rate: int = 16000, channels: in
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, data.T, rate, subtype="PCM_24" if path.suffix == ".flac" else "FLOAT")
     return data
+
+
+def stem_folders(root: Path, count: int, seed: int) -> Path:
+    """``count`` stem folders (1.5 s, 16 kHz stereo: a seeded ``song`` voice over noise) under ``root``."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        folder = root / f"track{index}"
+        folder.mkdir(parents=True)
+        vocals = song(1.5, 16000, channels=2, seed=seed + index) * 0.5
+        accompaniment = rng.standard_normal(vocals.shape).astype(np.float32) * 0.1
+        soundfile.write(folder / "vocals.wav", vocals.T, 16000, subtype="FLOAT")
+        soundfile.write(folder / "accompaniment.wav", accompaniment.T, 16000, subtype="FLOAT")
+    return root

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from support import TINY, song, tiny_checkpoint, write_song
+from support import TINY, song, stem_folders, tiny_checkpoint, write_song
 
 from vocalsep.checkpoint import read_checkpoint
 from vocalsep.cli import main
@@ -112,21 +112,9 @@ threads = 1
 """
 
 
-def _stem_folders(root: Path, count: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        folder = root / f"track{index}"
-        folder.mkdir(parents=True)
-        vocals = song(1.5, 16000, channels=2, seed=seed + index) * 0.5
-        soundfile.write(folder / "vocals.wav", vocals.T, 16000, subtype="FLOAT")
-        soundfile.write(folder / "accompaniment.wav", (rng.standard_normal(vocals.shape) * 0.1).T, 16000,
-                        subtype="FLOAT")
-    return root
-
-
 def _train_config(tmp_path: Path, steps: int) -> tuple[Path, RunConfig]:
-    text = TRAIN_TOML.format(train=_stem_folders(tmp_path / "train", 3, 0),
-                             valid=_stem_folders(tmp_path / "valid", 1, 10), steps=steps)
+    text = TRAIN_TOML.format(train=stem_folders(tmp_path / "train", 3, 0),
+                             valid=stem_folders(tmp_path / "valid", 1, 10), steps=steps)
     path = tmp_path / "tiny.toml"
     path.write_text(text)
     config = RunConfig.from_file(path)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from support import TINY, song
+from support import TINY, song, stem_folders
 
 from vocalsep import data as data_module
 from vocalsep.bundle import export_model
@@ -21,21 +21,9 @@ from vocalsep.errors import ConfigError
 from vocalsep.train import learning_rate, train
 
 
-def _stem_folders(root: Path, count: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        folder = root / f"track{index}"
-        folder.mkdir(parents=True)
-        vocals = song(1.5, 16000, channels=2, seed=seed + index) * 0.5
-        accompaniment = rng.standard_normal(vocals.shape).astype(np.float32) * 0.1
-        soundfile.write(folder / "vocals.wav", vocals.T, 16000, subtype="FLOAT")
-        soundfile.write(folder / "accompaniment.wav", accompaniment.T, 16000, subtype="FLOAT")
-    return root
-
-
 def _config(tmp_path: Path, steps: int = 6) -> RunConfig:
-    train_root = _stem_folders(tmp_path / "train", 3, seed=0)
-    valid_root = _stem_folders(tmp_path / "valid", 1, seed=10)
+    train_root = stem_folders(tmp_path / "train", 3, seed=0)
+    valid_root = stem_folders(tmp_path / "valid", 1, seed=10)
     return RunConfig(
         name="tiny",
         model=TINY,

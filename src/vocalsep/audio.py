@@ -126,6 +126,13 @@ KAISER_BETA = 14.77
 MAX_POLYPHASE_TAPS = 2_000_000
 
 
+def fit_length(waveform: np.ndarray, samples: int) -> np.ndarray:
+    """Trim or zero-pad (channels, n) to exactly ``samples`` (resampling round trips miss by a few)."""
+    if waveform.shape[1] >= samples:
+        return waveform[:, :samples]
+    return np.pad(waveform, ((0, 0), (0, samples - waveform.shape[1])))
+
+
 def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     """Band-limited resampling along the last axis (Kaiser-windowed sinc, polyphase).
 

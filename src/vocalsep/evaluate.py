@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -81,7 +81,13 @@ def repet_sim_baseline(track: StemTrack) -> Stems:
     return Stems(vocals, track.mixture - vocals, track.sample_rate)
 
 
-def model_system(separator: Separator | Any) -> System:
+class WaveformSeparator(Protocol):
+    """What ``model_system`` needs: ``Separator`` and the Spleeter peer both have it."""
+
+    def separate(self, mixture: np.ndarray, sample_rate: int) -> Stems: ...
+
+
+def model_system(separator: WaveformSeparator) -> System:
     """A system from anything with ``separate(mixture, sample_rate) -> Stems``."""
 
     def separate(track: StemTrack) -> Stems:

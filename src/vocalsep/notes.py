@@ -9,14 +9,18 @@ frames, rounded to the nearest semitone for MIDI (the exact median is kept in ``
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.files import atomic_write_bytes
 from vocalsep.pitch import PitchTrack, hz_to_midi, midi_to_hz, midi_to_note
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -207,20 +211,31 @@ def write_notes_csv(notes: list[Note], path: str | Path) -> Path:
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_notes_csv(path: str | Path) -> list[Note]:
-    """Read a file written by ``write_notes_csv``."""
+def read_csv_rows(
+    path: str | Path, columns: tuple[str, ...], kind: str, parse: Callable[[dict[str, str]], T], *, article: str = "a"
+) -> list[T]:
+    """Rows of a CSV file with exactly ``columns``, each through ``parse``; one-line errors.
+
+    ``kind`` names the file in messages (``notes.csv``, after ``article``); a value ``parse``
+    cannot convert makes the file malformed.
+    """
     path = Path(path)
     try:
         with path.open(newline="") as handle:
             reader = csv.DictReader(handle)
-            if reader.fieldnames is None or tuple(reader.fieldnames) != NOTE_COLUMNS:
-                raise VocalsepError(f"{path}: not a notes.csv file (expected columns {', '.join(NOTE_COLUMNS)})")
-            return [Note(float(r["onset"]), float(r["offset"]), int(r["midi"]), float(r["frequency"]),
-                         int(r["velocity"])) for r in reader]
+            if reader.fieldnames is None or tuple(reader.fieldnames) != columns:
+                raise VocalsepError(f"{path}: not {article} {kind} file (expected columns {', '.join(columns)})")
+            return [parse(row) for row in reader]
     except OSError as error:
         raise VocalsepError(f"{path}: cannot read ({error.strerror})") from None
     except (ValueError, TypeError) as error:
-        raise VocalsepError(f"{path}: malformed notes.csv ({error})") from None
+        raise VocalsepError(f"{path}: malformed {kind} ({error})") from None
+
+
+def read_notes_csv(path: str | Path) -> list[Note]:
+    """Read a file written by ``write_notes_csv``."""
+    return read_csv_rows(path, NOTE_COLUMNS, "notes.csv", lambda r: Note(
+        float(r["onset"]), float(r["offset"]), int(r["midi"]), float(r["frequency"]), int(r["velocity"])))
 
 
 #: MIDI timing: 480 ticks per quarter note at 120 bpm = 960 ticks per second (~1 ms).

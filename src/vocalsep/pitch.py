@@ -16,7 +16,6 @@ sample rate beyond resampling. See ``docs/MELODY.md`` for the measurements behin
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -411,18 +410,10 @@ def write_f0_csv(track: PitchTrack, path: str | Path) -> Path:
 
 def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:
     """Read a file written by ``write_f0_csv``."""
-    path = Path(path)
-    try:
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or tuple(reader.fieldnames) != F0_COLUMNS:
-                raise VocalsepError(f"{path}: not an f0.csv file (expected columns {', '.join(F0_COLUMNS)})")
-            rows = [(float(r["time"]), float(r["frequency"]), float(r["confidence"]), int(r["voiced"]))
-                    for r in reader]
-    except OSError as error:
-        raise VocalsepError(f"{path}: cannot read ({error.strerror})") from None
-    except (ValueError, TypeError) as error:
-        raise VocalsepError(f"{path}: malformed f0.csv ({error})") from None
+    from vocalsep.notes import read_csv_rows
+
+    rows = read_csv_rows(path, F0_COLUMNS, "f0.csv", lambda r: (
+        float(r["time"]), float(r["frequency"]), float(r["confidence"]), int(r["voiced"])), article="an")
     data = np.array(rows, dtype=np.float64).reshape(-1, 4)
     return PitchTrack(data[:, 0], data[:, 1], data[:, 2], data[:, 3].astype(bool), tracker)
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vocalsep.audio import resample
+from vocalsep.audio import fit_length, resample
 from vocalsep.config import ModelConfig
 from vocalsep.errors import VocalsepError
 from vocalsep.inference import apply_in_chunks
@@ -132,7 +132,7 @@ class Separator(nn.Module):
         at_model_rate = resample(mixture, sample_rate, self.sample_rate)
         vocals = self(torch.from_numpy(np.ascontiguousarray(at_model_rate)), progress).numpy()
         vocals = resample(vocals, self.sample_rate, sample_rate)
-        vocals = _fit_length(vocals, mixture.shape[1])
+        vocals = fit_length(vocals, mixture.shape[1])
         return Stems(vocals, mixture - vocals, sample_rate)
 
     def frames_for(self, samples: int, sample_rate: int) -> int:
@@ -155,9 +155,3 @@ def _checked_mixture(mixture: np.ndarray) -> np.ndarray:
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
-
-
-def _fit_length(waveform: np.ndarray, samples: int) -> np.ndarray:
-    if waveform.shape[1] >= samples:
-        return waveform[:, :samples]
-    return np.pad(waveform, ((0, 0), (0, samples - waveform.shape[1])))

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vocalsep.audio import resample
+from vocalsep.audio import fit_length, resample
 from vocalsep.errors import VocalsepError
 from vocalsep.separator import Stems
 
@@ -103,12 +103,6 @@ class SpleeterPeer:
             for channel in range(audio.shape[0]):
                 voice, rest = self.stereo_stems(torch.from_numpy(np.ascontiguousarray(audio[[channel, channel]])))
                 vocals[channel], accompaniment[channel] = voice.mean(dim=0).numpy(), rest.mean(dim=0).numpy()
-        vocals = _fit(resample(vocals, SAMPLE_RATE, sample_rate), mixture.shape[1])
-        accompaniment = _fit(resample(accompaniment, SAMPLE_RATE, sample_rate), mixture.shape[1])
+        vocals = fit_length(resample(vocals, SAMPLE_RATE, sample_rate), mixture.shape[1])
+        accompaniment = fit_length(resample(accompaniment, SAMPLE_RATE, sample_rate), mixture.shape[1])
         return Stems(vocals, accompaniment, sample_rate)
-
-
-def _fit(waveform: np.ndarray, samples: int) -> np.ndarray:
-    if waveform.shape[1] >= samples:
-        return waveform[:, :samples]
-    return np.pad(waveform, ((0, 0), (0, samples - waveform.shape[1])))
