@@ -103,6 +103,7 @@ def test_unknown_key_is_named(cls, values, name):
         (UNetConfig, {"width": 1}),
         (UNetConfig, {"depth": 0}),
         (UNetConfig, {"width": 64, "max_width": 32}),
+        (UNetConfig, {"stem": "pooled"}),
         (TrainConfig, {"steps": 0}),
         (TrainConfig, {"batch_size": -1}),
         (TrainConfig, {"validate_every": 0}),
@@ -181,7 +182,7 @@ def test_from_file(tmp_path):
     assert RunConfig.from_dict(run.to_dict()) == run
 
 
-@pytest.mark.parametrize("name", ["default", "seed", "wide"])
+@pytest.mark.parametrize("name", ["default", "seed", "wide", "fast"])
 def test_repository_configs(name):
     path = REPO / "configs" / f"{name}.toml"
     run = RunConfig.from_file(path)

@@ -194,6 +194,45 @@ def test_deep_unet_level_sizes():
     assert [tuple(skip) for _, skip in sizes] == [(1, 4, 32, 16), (1, 8, 16, 8), (1, 8, 8, 4)]
 
 
+@pytest.mark.parametrize(("depth", "frames"), [(1, 6), (2, 8), (4, 16)])
+def test_strided_stem_shapes(depth, frames):
+    net = DeepUNet(UNetConfig(width=4, depth=depth, max_width=16, stem="strided")).eval()
+    bins = 2**depth * 2
+    with torch.no_grad():
+        assert net(torch.randn(2, 1, bins, frames)).shape == (2, 1, bins, frames)
+    assert len(net.encoders) == len(net.decoders) == depth
+    widths = [min(4 * 2**i, 16) for i in range(depth)]  # at 1/2, 1/4, ...: none at full resolution
+    assert [e.down.out_channels for e in net.encoders] == widths
+    assert [d.conv.out_channels for d in net.decoders] == widths[:-1][::-1] + [1]
+    assert net.decoders[-1].conv.in_channels == widths[0] + 1  # the input is the top skip
+
+
+def test_strided_stem_has_one_full_resolution_convolution():
+    net = DeepUNet(UNetConfig(width=4, depth=3, max_width=16, stem="strided")).eval()
+    full_resolution = []
+
+    def record(module, args, out):
+        if out.shape[-2:] == (32, 16):
+            full_resolution.append(module)
+
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, DecoderLevel)) or type(module).__name__ == "OutputLevel":
+            module.register_forward_hook(record)
+    with torch.no_grad():
+        net(torch.randn(1, 1, 32, 16))
+    assert [type(m).__name__ for m in full_resolution] == ["OutputLevel"]
+
+
+def test_strided_output_level_equals_concatenation():
+    torch.manual_seed(3)
+    net = DeepUNet(UNetConfig(width=4, depth=2, max_width=8, stem="strided")).eval()
+    output = net.decoders[-1]
+    low, full = torch.randn(2, 4, 8, 6), torch.randn(2, 1, 16, 12)
+    with torch.no_grad():
+        plain = output.conv(torch.cat([upsample(low), full], dim=1))
+        torch.testing.assert_close(output(low, full), plain, atol=1e-5, rtol=1e-5)
+
+
 def _estimator(architecture: str, head: str, width: int = 4) -> MaskEstimator:
     config = ModelConfig(
         stft=STFTConfig(sample_rate=8000, n_fft=256, hop_length=64, input_bins=64),

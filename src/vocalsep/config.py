@@ -71,6 +71,11 @@ class UNetConfig:
     ``architecture="unet"`` uses the same building blocks with ``depth``
     down-sampling levels whose widths double from ``width`` up to ``max_width``.
 
+    ``stem="strided"`` starts the ``unet`` with a stride-2 convolution of the input (as
+    Spleeter's first layer does) instead of a full-resolution level: ``width`` channels
+    then live at half resolution, and only the output convolution, which also sees the
+    input, runs at full resolution (about half the time per frame, docs/SPEED.md).
+
     ``mask_sharpness`` scales the mask head's logits, ``sigmoid(sharpness * logit)``:
     1 in training; an exported model may carry a value calibrated on the validation
     split (below 1 softens the mask, which raises BSS Eval SDR of an over-confident net).
@@ -82,12 +87,15 @@ class UNetConfig:
     depth: int = 5
     max_width: int = 256
     mask_sharpness: float = 1.0
+    stem: Literal["full", "strided"] = "full"
 
     def __post_init__(self) -> None:
         if self.architecture not in ("seed", "unet"):
             raise ValueError(f"architecture must be 'seed' or 'unet', not {self.architecture!r}")
         if self.head not in ("mask", "direct"):
             raise ValueError(f"head must be 'mask' or 'direct', not {self.head!r}")
+        if self.stem not in ("full", "strided"):
+            raise ValueError(f"stem must be 'full' or 'strided', not {self.stem!r}")
         if self.width < 2 or self.depth < 1 or self.max_width < self.width:
             raise ValueError("need width >= 2, depth >= 1 and max_width >= width")
         if not 0 < self.mask_sharpness <= 10:

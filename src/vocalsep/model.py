@@ -146,25 +146,66 @@ class DecoderLevel(nn.Module):
         return self.bn(torch.relu(y))
 
 
+class StridedStem(nn.Module):
+    """Stride-2 conv and batch norm straight from the input; the input itself is the skip."""
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__()
+        self.down = conv_down(1, out_channels)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.bn(torch.relu(self.down(x))), x
+
+
+class OutputLevel(nn.Module):
+    """Up-sample, concatenate the input and a 3x3 conv to one channel of logits.
+
+    The strided stem's last layer: the only convolution at full resolution, with one
+    output channel, computed like ``DecoderLevel`` (up-sampled half at low resolution).
+    """
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.conv = conv3(in_channels + 1, 1)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        weight = self.conv.weight
+        y = F.conv2d(skip, weight[:, channels:], self.conv.bias, padding=1)
+        return y + upsampled_conv3(x, weight[:, :channels])
+
+
 class DeepUNet(nn.Module):
     """The seed's blocks with ``depth`` levels: narrow at full resolution, wide below.
 
-    Level ``i`` works at 1/2**i of the input size with ``min(width * 2**i, max_width)``
-    channels, so most of the compute happens where the receptive field is large.
+    ``stem="full"``: level ``i`` works at 1/2**i of the input size with
+    ``min(width * 2**i, max_width)`` channels, so most of the compute happens where the
+    receptive field is large. ``stem="strided"``: the same one level lower; the input is
+    down-sampled at once (``StridedStem``) and only ``OutputLevel`` (one output channel)
+    works at full resolution.
     """
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
         widths = [min(config.width * 2**i, config.max_width) for i in range(config.depth + 1)]
-        self.encoders = nn.ModuleList(
-            EncoderLevel(1 if i == 0 else widths[i], widths[i], widths[i + 1])
-            for i in range(config.depth)
-        )
-        self.bottleneck = conv3(widths[-1], widths[-1])
-        self.decoders = nn.ModuleList(
-            DecoderLevel(widths[i + 1], widths[i], widths[i]) for i in reversed(range(config.depth))
-        )
-        self.output = conv3(widths[0], 1)
+        self.encoders = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        if config.stem == "strided":
+            widths = widths[: config.depth]  # channels at 1/2, 1/4, ... 1/2**depth
+            self.encoders.append(StridedStem(widths[0]))
+            self.encoders.extend(EncoderLevel(widths[i], widths[i], widths[i + 1]) for i in range(config.depth - 1))
+            self.bottleneck = conv3(widths[-1], widths[-1])
+            self.decoders.extend(DecoderLevel(widths[i + 1], widths[i], widths[i]) for i in reversed(range(config.depth - 1)))
+            self.decoders.append(OutputLevel(widths[0]))
+            self.output: nn.Module = nn.Identity()
+        else:
+            self.encoders.extend(
+                EncoderLevel(1 if i == 0 else widths[i], widths[i], widths[i + 1]) for i in range(config.depth)
+            )
+            self.bottleneck = conv3(widths[-1], widths[-1])
+            self.decoders.extend(DecoderLevel(widths[i + 1], widths[i], widths[i]) for i in reversed(range(config.depth)))
+            self.output = conv3(widths[0], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
