@@ -3,9 +3,11 @@
     nice python benchmarks/pitch.py speed                       # seconds of CPU per second of audio
     nice python benchmarks/pitch.py thresholds --clips 40       # sweep CREPE's voicing threshold and gate
     nice python benchmarks/pitch.py thresholds --model runs/default/best.pt   # ... also on separated vocals
+    nice python benchmarks/pitch.py thresholds --model default --crepe-weights runs/crepe-ft/weights-1000.pth
 
-The sweep uses MIR-1K songs other than ``abjones_3`` and ``amy_9`` (those are kept for
-``vocalsep evaluate-pitch``), in the clean and mixture conditions (and separated, with --model),
+The sweep uses the tuning clips (``vocalsep.pitch_train.tuning_clips``: 40 clips drawn with seed 0
+from MIR-1K songs other than ``abjones_3`` and ``amy_9``, which are kept for
+``vocalsep evaluate-pitch``; ``vocalsep train-pitch`` does not train on them either), in the clean and mixture conditions (and separated, with --model),
 and prints the mean overall accuracy (OA), voicing recall (VR) and false alarm (VFA) for each
 (confidence threshold, silence gate) pair.
 """
@@ -21,8 +23,16 @@ import numpy as np
 import torch
 
 from vocalsep.audio import load_audio
-from vocalsep.pitch import TRACKERS, PitchTrack, _mono_at_analysis_rate, frame_levels_db, track_pitch
-from vocalsep.pitch_eval import HELD_OUT_SONGS, mir1k_clips, read_mir1k_pitch, score
+from vocalsep.pitch import (
+    TRACKERS,
+    PitchTrack,
+    _mono_at_analysis_rate,
+    frame_levels_db,
+    load_crepe_tiny,
+    track_pitch,
+)
+from vocalsep.pitch_eval import read_mir1k_pitch, score
+from vocalsep.pitch_train import tuning_clips
 
 MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "MIR-1K"
 
@@ -41,11 +51,11 @@ def speed(seconds: float = 20.0) -> None:
         print(f"{name:12s} {cpu / seconds:.3f} s CPU per second of audio ({torch.get_num_threads()} thread(s))")
 
 
-def thresholds(clips: int, steps: list[float], gates: list[float | None], model: str | None) -> None:
-    held = set(HELD_OUT_SONGS)
-    paths = [p for p in mir1k_clips(MIR1K, songs=None) if "_".join(p.stem.split("_")[:2]) not in held]
-    rng = np.random.default_rng(0)
-    paths = [paths[i] for i in sorted(rng.choice(len(paths), size=min(clips, len(paths)), replace=False))]
+def thresholds(
+    clips: int, steps: list[float], gates: list[float | None], model: str | None, crepe_weights: str | None = None
+) -> None:
+    paths = tuning_clips(MIR1K, clips)
+    network = load_crepe_tiny(crepe_weights) if crepe_weights else None
     separator = None
     if model:
         from vocalsep.separator import Separator
@@ -60,7 +70,7 @@ def thresholds(clips: int, steps: list[float], gates: list[float | None], model:
         if separator is not None:
             conditions.append(("separated", separator.separate(mixture, rate).vocals))
         for condition, audio in conditions:
-            track = track_pitch(audio, rate, tracker="crepe-tiny", gate_db=None)
+            track = track_pitch(audio, rate, tracker="crepe-tiny", gate_db=None, network=network)
             levels = frame_levels_db(_mono_at_analysis_rate(audio, rate), 160)[: len(track)]
             for threshold in steps:
                 for gate in gates:
@@ -85,13 +95,14 @@ def main() -> None:
     sweep.add_argument("--steps", default="0.4,0.5,0.6")
     sweep.add_argument("--gates", default="off,-50,-40,-35,-30", help="silence gates in dB, 'off' = none")
     sweep.add_argument("--model", help="separation model: also sweep on its separated vocals")
+    sweep.add_argument("--crepe-weights", help="CREPE tiny weights instead of the bundled ones (train-pitch)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.command == "speed":
         speed()
     else:
         gates = [None if g == "off" else float(g) for g in args.gates.split(",")]
-        thresholds(args.clips, [float(s) for s in args.steps.split(",")], gates, args.model)
+        thresholds(args.clips, [float(s) for s in args.steps.split(",")], gates, args.model, args.crepe_weights)
 
 
 if __name__ == "__main__":

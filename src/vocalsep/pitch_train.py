@@ -1,0 +1,516 @@
+"""Fine-tuning CREPE tiny on separated vocals (``vocalsep train-pitch``).
+
+CREPE hears pitch well in a clean voice and surprisingly well in a mixture, but a separator's
+output is neither: soft masks leave residue of the accompaniment, hard ones leave gaps and
+"musical noise". This module adapts the bundled CREPE tiny to that domain:
+
+* **data**: MIR-1K clips of songs other than the held-out evaluation songs
+  (``pitch_eval.HELD_OUT_SONGS``) and other than the tuning clips (``tuning_clips``, which are kept
+  for choosing the step, the voicing threshold and the silence gate). Every clip is rendered as
+  several *sources*: the clean voice, the mixture, and the separated vocals of the mixture by one or
+  more separators (``"default"``, ``"default@2.0"`` = with ``mask_sharpness`` 2.0, a checkpoint
+  path, ...). Rendered audio is cached as 16 kHz mono ``.npy`` files;
+* **targets**: CREPE's own, a Gaussian of ``blur_cents`` (25) over the 360 bins around the
+  labelled pitch; unvoiced frames get an all-zero target (``unvoiced="zero"``, as CREPE was
+  trained) or are left out (``"skip"``);
+* **training**: binary cross-entropy, Adam, from the bundled weights. The batch-norm layers stay
+  in inference mode (their statistics are frozen; only weights and affine parameters move), so
+  what is trained is exactly what runs later.
+
+A run folder holds ``config.json``, ``log.jsonl`` (loss, tuning-clip scores), ``last.pt``
+(resumable: network, optimiser, step, random state) and ``weights-<step>.pth`` (plain state dicts
+that ``pitch.load_crepe_tiny(path)`` reads).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vocalsep.errors import ConfigError, DatasetError
+from vocalsep.pitch import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
+
+FORMAT_VERSION = 1
+#: Sources understood by ``render_source`` besides separation models.
+PLAIN_SOURCES = ("clean", "mixture")
+#: Frames of MIR-1K labels are 20 ms apart, frame ``i`` (1-based) at ``0.02 * i`` s.
+LABEL_HOP = 0.02
+
+
+@dataclass(frozen=True)
+class PitchTrainConfig:
+    """Hyper-parameters of ``vocalsep train-pitch`` (stored in the run's ``config.json``).
+
+    Attributes
+    ----------
+    sources : tuple of (str, float)
+        Training sources and their sampling weights: ``"clean"``, ``"mixture"``, or a separation
+        model (bundled name or checkpoint path) with an optional ``@sharpness`` override of its mask.
+    steps, batch_size, learning_rate
+        Adam steps, frames per step, learning rate.
+    unvoiced : {"zero", "skip"}
+        Unvoiced frames as all-zero targets (CREPE's choice) or not trained on at all.
+    blur_cents : float
+        Standard deviation of the Gaussian target around the labelled pitch.
+    checkpoint_every : int
+        Steps between ``last.pt`` / ``weights-<step>.pth`` saves (and tuning-clip scores).
+    validate : bool
+        Score every checkpoint on the tuning clips (clean and separated by ``validation_model``).
+    tuning_clip_count : int
+        How many tuning clips are set aside (and used for validation).
+    validation_model : str
+        The separation model of the ``separated`` tuning condition (the one shipped).
+    seed : int
+    """
+
+    sources: tuple[tuple[str, float], ...] = (
+        ("clean", 0.3),
+        ("mixture", 0.1),
+        ("default", 0.2),
+        ("default@2.0", 0.2),
+        ("runs/seed/best.pt", 0.2),
+    )
+    steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    unvoiced: str = "zero"
+    blur_cents: float = 25.0
+    checkpoint_every: int = 250
+    validate: bool = True
+    tuning_clip_count: int = 40
+    validation_model: str = "default"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.unvoiced not in ("zero", "skip"):
+            raise ConfigError(f"unvoiced must be 'zero' or 'skip', not {self.unvoiced!r}")
+        if not self.sources or any(weight <= 0 for _, weight in self.sources):
+            raise ConfigError("train-pitch needs at least one source, every weight positive")
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ConfigError("steps, batch_size and checkpoint_every must be positive")
+        if not (self.learning_rate > 0 and self.blur_cents > 0):
+            raise ConfigError("learning_rate and blur_cents must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["sources"] = [[name, weight] for name, weight in self.sources]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PitchTrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown train-pitch settings: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "sources" in values:
+            values["sources"] = tuple((str(name), float(weight)) for name, weight in values["sources"])
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+def crepe_target(frequency: np.ndarray, *, blur_cents: float = 25.0) -> np.ndarray:
+    """CREPE's training target: a Gaussian over the 360 bins around each frequency.
+
+    Parameters
+    ----------
+    frequency : ndarray, shape (frames,)
+        Hz; non-positive = unvoiced (an all-zero row).
+    blur_cents : float
+        Standard deviation of the Gaussian in cents (CREPE: 25).
+
+    Returns
+    -------
+    ndarray, shape (frames, 360), float32
+        1 at the exact pitch, ``exp(-d**2 / (2 * blur**2))`` at ``d`` cents from it.
+    """
+    f = np.atleast_1d(np.asarray(frequency, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cents = np.where(f > 0, 1200.0 * np.log2(f / 10.0), np.nan)
+    distance = crepe_bin_cents()[None, :] - cents[:, None]
+    target = np.exp(-(distance**2) / (2.0 * blur_cents**2))
+    return np.nan_to_num(target, nan=0.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips and sources
+
+
+def song_of(clip: str) -> str:
+    """MIR-1K song of a clip name: ``amy_9_03`` -> ``amy_9``."""
+    return "_".join(clip.split("_")[:2])
+
+
+def tuning_clips(mir1k_root: str | Path, count: int = 40) -> list[Path]:
+    """The MIR-1K clips kept for tuning (threshold, gate, training step): ``count`` clips drawn
+    with seed 0 from the songs other than the held-out ones (``benchmarks/pitch.py thresholds``)."""
+    from vocalsep.pitch_eval import HELD_OUT_SONGS, mir1k_clips
+
+    held = set(HELD_OUT_SONGS)
+    paths = [p for p in mir1k_clips(mir1k_root, songs=None) if song_of(p.stem) not in held]
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(paths), size=min(count, len(paths)), replace=False))
+    return [paths[i] for i in chosen]
+
+
+def training_clips(mir1k_root: str | Path, tuning_count: int = 40) -> list[Path]:
+    """MIR-1K clips for fine-tuning: neither of the held-out songs nor among the tuning clips."""
+    from vocalsep.pitch_eval import HELD_OUT_SONGS, mir1k_clips
+
+    held = set(HELD_OUT_SONGS)
+    tuning = set(tuning_clips(mir1k_root, tuning_count))
+    clips = [p for p in mir1k_clips(mir1k_root, songs=None) if song_of(p.stem) not in held and p not in tuning]
+    if not clips:
+        raise DatasetError(f"{mir1k_root}: no MIR-1K clips left for training")
+    return clips
+
+
+def separator_for(source: str):  # noqa: ANN201
+    """The separator of a source spec ``model[@sharpness]``."""
+    from vocalsep.separator import Separator
+
+    model, _, sharpness = source.partition("@")
+    separator = Separator.from_pretrained(model)
+    if sharpness:
+        config = separator.estimator.config
+        unet = dataclasses.replace(config.unet, mask_sharpness=float(sharpness))
+        separator.estimator.config = dataclasses.replace(config, unet=unet)
+    return separator
+
+
+def render_source(clip: Path, source: str, separator: object | None = None) -> np.ndarray:
+    """One MIR-1K clip as a source: 16 kHz mono float32 audio, shape (samples,)."""
+    from vocalsep.audio import load_audio, resample
+
+    waveform, rate = load_audio(clip)
+    if waveform.shape[0] != 2:
+        raise DatasetError(f"{clip}: MIR-1K clips have two channels")
+    clean, mixture = waveform[1:2], waveform[0:1] + waveform[1:2]
+    if source == "clean":
+        audio = clean
+    elif source == "mixture":
+        audio = mixture
+    else:
+        separator = separator_for(source) if separator is None else separator
+        audio = separator.separate(mixture, rate).vocals  # type: ignore[attr-defined]
+    return np.ascontiguousarray(resample(audio.mean(axis=0), rate, ANALYSIS_RATE), dtype=np.float32)
+
+
+def source_folder(cache: Path, source: str) -> Path:
+    """Cache folder of a source: path characters replaced so that any spec is one folder name."""
+    return Path(cache) / "".join(c if c.isalnum() or c in "-_.@" else "_" for c in source)
+
+
+def cache_sources(
+    clips: Sequence[Path], sources: Sequence[str], cache: str | Path, *, log: Callable[[str], None] | None = None
+) -> None:
+    """Render every (source, clip) not yet in ``cache`` (``<cache>/<source>/<clip>.npy``)."""
+    for source in sources:
+        folder = source_folder(Path(cache), source)
+        missing = [clip for clip in clips if not (folder / f"{clip.stem}.npy").is_file()]
+        if not missing:
+            continue
+        if log is not None:
+            log(f"rendering {len(missing)} clip(s) as {source!r}")
+        separator = None if source in PLAIN_SOURCES else separator_for(source)
+        folder.mkdir(parents=True, exist_ok=True)
+        for clip in missing:
+            audio = render_source(clip, source, separator)
+            partial = folder / f"{clip.stem}.partial.npy"
+            np.save(partial, audio)
+            partial.replace(folder / f"{clip.stem}.npy")
+
+
+def read_labels(mir1k_root: str | Path, clip: str) -> np.ndarray:
+    """Labelled F0 of a clip in Hz (0 = unvoiced), label ``i`` (0-based) at ``0.02 * (i + 1)`` s."""
+    from vocalsep.pitch_eval import read_mir1k_pitch
+
+    _, frequency = read_mir1k_pitch(Path(mir1k_root) / "PitchLabel" / f"{clip}.pv")
+    return frequency[1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+
+
+@dataclass
+class FrameSampler:
+    """Random training frames: (source, clip, labelled frame) -> 1024-sample window and target.
+
+    Parameters
+    ----------
+    audio : dict of str to list of ndarray
+        For each source, one 16 kHz mono signal per clip (all sources share the clip order).
+    labels : list of ndarray
+        For each clip, F0 in Hz per label frame; label ``i`` centred at ``(i + 1) * label_hop`` s.
+    weights : dict of str to float
+        Sampling weight of each source.
+    """
+
+    audio: dict[str, list[np.ndarray]]
+    labels: list[np.ndarray]
+    weights: dict[str, float]
+    label_hop: float = LABEL_HOP
+    unvoiced: str = "zero"
+    blur_cents: float = 25.0
+
+    def __post_init__(self) -> None:
+        self.sources = list(self.audio)
+        if set(self.sources) != set(self.weights) or not self.labels:
+            raise ConfigError("every source needs a weight, and there must be labelled clips")
+        probabilities = np.array([self.weights[s] for s in self.sources], dtype=np.float64)
+        self.source_p = probabilities / probabilities.sum()
+        self.frames = []  # (clip, label index) pairs eligible for training
+        for clip, label in enumerate(self.labels):
+            usable = np.flatnonzero(label > 0) if self.unvoiced == "skip" else np.arange(label.size)
+            self.frames.append(np.stack([np.full(usable.size, clip), usable], axis=1))
+        self.frames = np.concatenate(self.frames)
+        if self.frames.size == 0:
+            raise DatasetError("no labelled frames to train on")
+
+    def batch(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``size`` random frames: windows (size, 1024) float32 and targets (size, 360) float32."""
+        picks = self.frames[rng.integers(0, len(self.frames), size)]
+        sources = rng.choice(len(self.sources), size=size, p=self.source_p)
+        windows = np.zeros((size, CREPE_WINDOW), dtype=np.float32)
+        frequency = np.empty(size, dtype=np.float64)
+        half = CREPE_WINDOW // 2
+        for row, ((clip, index), source) in enumerate(zip(picks, sources, strict=True)):
+            signal = self.audio[self.sources[source]][clip]
+            centre = int(round((index + 1) * self.label_hop * ANALYSIS_RATE))
+            start, stop = max(centre - half, 0), min(centre + half, signal.size)
+            if stop > start:
+                windows[row, start - (centre - half) : stop - (centre - half)] = signal[start:stop]
+            frequency[row] = self.labels[clip][index]
+        return windows, crepe_target(frequency, blur_cents=self.blur_cents)
+
+
+def synthetic_tones(count: int = 4, seconds: float = 1.0, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Harmonic tones with known pitch (16 kHz) and their 20 ms labels, for tests and smoke runs."""
+    rng = np.random.default_rng(seed)
+    audio, labels = [], []
+    t = np.arange(int(seconds * ANALYSIS_RATE)) / ANALYSIS_RATE
+    for _ in range(count):
+        f0 = float(rng.uniform(120.0, 600.0))
+        phase = 2 * np.pi * f0 * t
+        tone = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.3 + 0.01 * rng.standard_normal(t.size)
+        audio.append(tone.astype(np.float32))
+        labels.append(np.full(int(seconds / LABEL_HOP) - 1, f0))
+    return audio, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def train_pitch(
+    run_dir: str | Path,
+    config: PitchTrainConfig | None = None,
+    *,
+    mir1k_root: str | Path = "../shared/data/MIR-1K",
+    cache: str | Path | None = None,
+    sampler: FrameSampler | None = None,
+    init: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune CREPE tiny; resumes from ``run_dir/last.pt`` when it exists.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Output folder (``config.json``, ``log.jsonl``, ``last.pt``, ``weights-<step>.pth``).
+    config : PitchTrainConfig, optional
+        Default: the run's ``config.json`` when resuming, else ``PitchTrainConfig()``.
+    mir1k_root : str or Path
+        MIR-1K (used unless a ``sampler`` is given).
+    cache : str or Path, optional
+        Where rendered sources are cached; default ``run_dir/data``.
+    sampler : FrameSampler, optional
+        Frames to train on instead of MIR-1K (tests, synthetic runs); no validation then.
+    init : str or Path, optional
+        Starting weights; default the bundled CREPE tiny.
+    progress : bool
+        Print one line per checkpoint on stderr.
+
+    Returns
+    -------
+    dict
+        ``steps``, ``loss`` (mean of the last logging window), ``seconds``, ``best`` (step and
+        tuning score, when validated).
+    """
+    import torch
+
+    from vocalsep.notes import atomic_write_text
+    from vocalsep.pitch import load_crepe_tiny, normalize_frames
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path, last_path, log_path = run_dir / "config.json", run_dir / "last.pt", run_dir / "log.jsonl"
+    if config is None:
+        config = (PitchTrainConfig.from_dict(json.loads(config_path.read_text())) if config_path.is_file()
+                  else PitchTrainConfig())
+    atomic_write_text(config_path, json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def say(message: str) -> None:
+        if progress:
+            print(f"train-pitch: {message}", file=sys.stderr, flush=True)
+
+    validation = None
+    if sampler is None:
+        sampler, validation = _mir1k_sampler(config, Path(mir1k_root), Path(cache) if cache else run_dir / "data", say)
+
+    network = copy.deepcopy(load_crepe_tiny(init))  # never train the cached bundled network in place
+    network.eval()  # frozen batch-norm statistics: train exactly what runs at inference
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    step, rng = 0, np.random.default_rng(config.seed)
+    if last_path.is_file():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"{last_path}: not a train-pitch checkpoint of format {FORMAT_VERSION}")
+        network.load_state_dict(state["network"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        say(f"resuming at step {step}")
+    if step == 0 and validation is not None and not log_path.is_file():
+        entry0 = {"step": 0, "tuning": validation(network)}  # the starting point, for comparison
+        with log_path.open("a") as log:
+            log.write(json.dumps(entry0) + "\n")
+        say(json.dumps(entry0))
+    loss_fn = torch.nn.BCELoss()
+    losses: list[float] = []
+    start_time = time.time()
+    last_loss = float("nan")
+    while step < config.steps:
+        windows, targets = sampler.batch(config.batch_size, rng)
+        prediction = network(normalize_frames(torch.from_numpy(windows)))
+        loss = loss_fn(prediction, torch.from_numpy(targets))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        losses.append(loss.item())
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            last_loss = float(np.mean(losses))
+            entry: dict[str, Any] = {"step": step, "loss": last_loss, "seconds": round(time.time() - start_time, 1)}
+            losses = []
+            torch.save(network.state_dict(), run_dir / f"weights-{step}.pth")
+            torch.save({
+                "format_version": FORMAT_VERSION, "config": config.to_dict(), "step": step,
+                "network": network.state_dict(), "optimizer": optimizer.state_dict(),
+                "rng": json.dumps(rng.bit_generator.state),
+            }, run_dir / "last.partial.pt")
+            (run_dir / "last.partial.pt").replace(last_path)
+            if validation is not None:
+                entry["tuning"] = validation(network)
+            with log_path.open("a") as log:
+                log.write(json.dumps(entry) + "\n")
+            say(json.dumps(entry))
+    summary = {"steps": step, "loss": last_loss, "seconds": time.time() - start_time}
+    best = best_step(log_path)
+    if best is not None:
+        summary["best"] = best
+    return summary
+
+
+def tuning_score(scores: dict[str, dict[str, float]]) -> float:
+    """The number a step is chosen by: mean of RPA and OA over the tuning conditions."""
+    return float(np.mean([(s["RPA"] + s["OA"]) / 2 for s in scores.values()]))
+
+
+def best_step(log_path: str | Path) -> dict[str, Any] | None:
+    """The logged step with the highest ``tuning_score``, or None without tuning scores."""
+    path = Path(log_path)
+    if not path.is_file():
+        return None
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    scored = [e for e in entries if "tuning" in e]
+    if not scored:
+        return None
+    best = max(scored, key=lambda e: tuning_score(e["tuning"]))
+    return {"step": best["step"], "score": tuning_score(best["tuning"]), "tuning": best["tuning"]}
+
+
+def _mir1k_sampler(
+    config: PitchTrainConfig, root: Path, cache: Path, say: Callable[[str], None]
+) -> tuple[FrameSampler, Callable[[Any], dict[str, dict[str, float]]] | None]:
+    if not (root / "Wavfile").is_dir():
+        raise DatasetError(f"{root}: not a MIR-1K folder (needs Wavfile/ and PitchLabel/)")
+    clips = training_clips(root, config.tuning_clip_count)
+    names = [name for name, _ in config.sources]
+    cache_sources(clips, names, cache, log=say)
+    audio = {name: [np.load(source_folder(cache, name) / f"{c.stem}.npy") for c in clips] for name in names}
+    labels = [read_labels(root, c.stem) for c in clips]
+    sampler = FrameSampler(audio, labels, dict(config.sources), unvoiced=config.unvoiced, blur_cents=config.blur_cents)
+    say(f"{len(clips)} training clips, {len(sampler.frames)} frames, sources {', '.join(names)}")
+    if not config.validate:
+        return sampler, None
+    tuning = tuning_clips(root, config.tuning_clip_count)
+    conditions = {"clean": "clean", "separated": config.validation_model}
+    cache_sources(tuning, list(conditions.values()), cache, log=say)
+    references = {c.stem: _reference(root, c.stem) for c in tuning}
+    signals = {cond: {c.stem: np.load(source_folder(cache, src) / f"{c.stem}.npy") for c in tuning}
+               for cond, src in conditions.items()}
+
+    def validate(network: Any) -> dict[str, dict[str, float]]:
+        return score_network(network, signals, references)
+
+    return sampler, validate
+
+
+def _reference(root: Path, clip: str) -> tuple[np.ndarray, np.ndarray]:
+    from vocalsep.pitch_eval import read_mir1k_pitch
+
+    return read_mir1k_pitch(root / "PitchLabel" / f"{clip}.pv")
+
+
+def score_network(
+    network: Any,
+    signals: dict[str, dict[str, np.ndarray]],
+    references: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    thresholds: Sequence[float] | None = None,
+    gates: Sequence[float | None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Mean mir_eval scores of a CREPE network per condition (16 kHz signals, with the shipped
+    voicing threshold and gate unless ``thresholds``/``gates`` are swept; swept keys are
+    ``"<condition> t=<threshold> g=<gate>"``)."""
+    from vocalsep.pitch import CREPE_VOICING_THRESHOLD, SILENCE_GATE_DB, PitchTrack, frame_levels_db, track_pitch
+    from vocalsep.pitch_eval import score
+
+    thresholds = [CREPE_VOICING_THRESHOLD] if thresholds is None else list(thresholds)
+    gates = [SILENCE_GATE_DB] if gates is None else list(gates)
+    swept = len(thresholds) > 1 or len(gates) > 1
+    rows: dict[str, list[dict[str, float]]] = {}
+    for condition, clips in signals.items():
+        for clip, audio in clips.items():
+            track = track_pitch(audio, ANALYSIS_RATE, gate_db=None, network=network)
+            levels = frame_levels_db(audio, int(round(track.hop * ANALYSIS_RATE)) or 160)[: len(track)]
+            for threshold in thresholds:
+                for gate in gates:
+                    voiced = (track.confidence >= threshold) & (track.frequency > 0)
+                    if gate is not None:
+                        voiced &= levels >= gate
+                    gated = PitchTrack(track.times, track.frequency, track.confidence, voiced, track.tracker)
+                    key = f"{condition} t={threshold:g} g={gate}" if swept else condition
+                    rows.setdefault(key, []).append(score(references[clip], gated))
+    return {key: {m: round(100 * float(np.mean([r[m] for r in rs])), 2) for m in rs[0]} for key, rs in rows.items()}
+
+
+def tone_sampler(unvoiced: str = "zero", seed: int = 0) -> FrameSampler:
+    """A ``FrameSampler`` over ``synthetic_tones`` (one source, ``"clean"``)."""
+    audio, labels = synthetic_tones(seed=seed)
+    return FrameSampler({"clean": audio}, labels, {"clean": 1.0}, unvoiced=unvoiced)
+
