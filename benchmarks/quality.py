@@ -89,6 +89,10 @@ def wiener_filtered(separator: Separator, iterations: int = 1, eps: float = 1e-1
     return separate
 
 
+#: Training runs with calibration rows ``<run>+s<sharpness>``.
+CALIBRATED_RUNS = ("default", "wide", "fast")
+
+
 def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
     """The checkpoint exported with a mask sharpness, as ``vocalsep export --mask-sharpness`` does."""
     return Separator.from_pretrained(export_model(checkpoint, f"s{sharpness}", folder, mask_sharpness=sharpness))
@@ -97,12 +101,12 @@ def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
 def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], System] | str]:
     """Row name -> system factory (or the reason it is skipped).
 
-    Calibration rows ``default+s<S>`` / ``wide+s<S>`` exist for S = 0.6 and for any requested S.
+    Calibration rows ``<run>+s<S>`` (``CALIBRATED_RUNS``) exist for S = 0.6 and for any requested S.
     """
     requested_sharpness: dict[str, list[float]] = {}
     for name in requested:
         run, _, value = name.partition("+s")
-        if value and run in ("default", "wide"):
+        if value and run in CALIBRATED_RUNS:
             requested_sharpness.setdefault(run, []).append(float(value))
     runs = ROOT / "runs"
     rows: dict[str, Callable[[], System] | str] = {}
@@ -117,7 +121,8 @@ def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], Sy
     checkpoint_row("default+wiener", runs / "default" / "best.pt",
                    lambda p: wiener_filtered(Separator.from_pretrained(p)))
     checkpoint_row("wide", runs / "wide" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
-    for run in ("default", "wide"):  # mask calibrations: "<run>+s<sharpness>", any value on demand
+    checkpoint_row("fast", runs / "fast" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
+    for run in CALIBRATED_RUNS:  # mask calibrations: "<run>+s<sharpness>", any value on demand
         for sharpness in [0.6, *requested_sharpness.get(run, [])]:
             checkpoint_row(f"{run}+s{sharpness:g}", runs / run / "best.pt",
                            lambda p, s=sharpness: model_system(calibrated(p, s, folder)))

@@ -13,7 +13,8 @@ Systems:
   seconds include decoding and writing; the peers' do not.
 - ``vocalsep-torch``: the same with the network on torch instead of ONNX Runtime.
 - ``vocalsep@base``: the file path of another checkout (``--baseline-src its/src``, e.g. a
-  ``git worktree`` of the commit before a change), to measure a change in the same run.
+  ``git worktree`` of the commit before a change) with that checkout's bundled model, to
+  measure a change (of code or of the shipped model) in the same run.
 - ``vocalsep-mem``: ``Separator.separate`` on the whole waveform in memory (the reference
   that the streamed path must equal).
 - ``spleeter``: Deezer's pretrained Spleeter 2-stems (``vocalsep.spleeter_peer``).
@@ -161,6 +162,8 @@ def measure(
         if not baseline_src:
             return "needs --baseline-src"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_src, env.get("PYTHONPATH")]))
+    if name == "vocalsep@base":
+        model = "default"  # the other checkout's own bundled model: the state before a change
     command = [sys.executable, __file__, "--worker", name, "--song", str(song), "--model", model,
                "--threads", str(threads)]
     if segment is not None and name != "vocalsep@base":

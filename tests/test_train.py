@@ -154,3 +154,51 @@ def test_a_run_started_before_an_option_existed_still_resumes(tmp_path: Path) ->
     del saved["data"]["remix_probability"]  # as written by a version without this option
     (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
     assert train(config, tmp_path / "run", progress=False)["steps"] == 3
+
+
+def test_weight_average_is_what_validation_keeps_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, ema_decay=0.5))
+    train(config, tmp_path / "straight", progress=False)
+    last = read_checkpoint(tmp_path / "straight" / "last.pt")
+    raw, average = last["state_dict"], last["ema_state_dict"]
+    weights = [k for k in raw if k.endswith("weight") and "bn" not in k]
+    assert any(not torch.equal(raw[k], average[k]) for k in weights)  # an average, not a copy
+    for name in ("input_mean", "input_scale"):  # buffers are copied
+        torch.testing.assert_close(average[name], raw[name], rtol=0, atol=0)
+    best = read_checkpoint(tmp_path / "straight" / "best.pt")
+    if best["training_summary"]["validation"]["step"] == 6:
+        for name in weights:
+            torch.testing.assert_close(best["state_dict"][name], average[name], rtol=0, atol=0, msg=name)
+
+    # killed after step 4, resumed from step 3: the same average as the straight run
+    calls = {"n": 0}
+    original = data_module.PatchSampler.batch_with_accompaniment
+
+    def crash_after_four(self, size, generator):  # noqa: ANN001
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, size, generator)
+
+    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", crash_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "interrupted", progress=False)
+    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", original)
+    train(config, tmp_path / "interrupted", progress=False)
+    resumed = read_checkpoint(tmp_path / "interrupted" / "last.pt")["ema_state_dict"]
+    for name, tensor in average.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_weight_average_follows_the_ramped_decay() -> None:
+    from vocalsep.train import WeightAverage
+
+    model = torch.nn.Linear(2, 1)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, decay=0.9)  # type: ignore[arg-type]  (any module)
+    torch.nn.init.ones_(model.weight)
+    average.update(model, step=0)  # ramp: decay min(0.9, 1/10) = 0.1
+    torch.testing.assert_close(average.model.weight, torch.full((1, 2), 0.9))
+    average.update(model, step=1000)  # decay 0.9: 0.9 * 0.9 + 0.1 * 1
+    torch.testing.assert_close(average.model.weight, torch.full((1, 2), 0.91))

@@ -189,8 +189,13 @@ class TrainConfig:
     loss: Literal["l1", "l2"] = "l1"
     #: Weight of the accompaniment term ``loss((1 - mask) * X, |A|)`` beside the voice's.
     accompaniment_weight: float = 0.0
+    #: Decay of an exponential moving average of the weights, which is what validation
+    #: scores and ``best.pt`` keeps (0: off, the raw weights).
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.accompaniment_weight < 0:
             raise ValueError("accompaniment_weight must be >= 0")
         if self.steps < 1 or self.batch_size < 1:

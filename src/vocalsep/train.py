@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -35,6 +36,27 @@ def learning_rate(config: RunConfig, step: int) -> float:
 def batch_generator(config: RunConfig, step: int) -> torch.Generator:
     """The generator of one step's batch: a resumed run draws the same data as an uninterrupted one."""
     return torch.Generator().manual_seed(config.train.seed * 1_000_003 + step)
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters; buffers (batch-norm statistics) are copied.
+
+    The decay ramps up as ``(1 + step) / (10 + step)`` so early averages do not drag in the
+    random initial weights (as in TensorFlow's ``ExponentialMovingAverage``).
+    """
+
+    def __init__(self, model: MaskEstimator, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        self.model.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: MaskEstimator, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for average, current in zip(self.model.parameters(), model.parameters()):
+            average.lerp_(current, 1 - decay)
+        for average, current in zip(self.model.buffers(), model.buffers()):
+            average.copy_(current)
 
 
 def validate(estimator: MaskEstimator, tracks: list[StemTrack]) -> dict[str, float]:
@@ -95,13 +117,18 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
     )
     state = {"step": 0, "best_score": -math.inf, "seconds": 0.0, "best_metrics": {}}
     last_path = run_dir / "last.pt"
-    if last_path.exists():
-        resumed = read_checkpoint(last_path)
+    resumed = read_checkpoint(last_path) if last_path.exists() else None
+    if resumed is not None:
         estimator.load_state_dict(resumed["state_dict"], strict=True)
         optimizer.load_state_dict(resumed["optimizer"])
         state.update(resumed["run_state"])
     else:
         estimator.set_input_statistics(*sampler.input_statistics())
+    average = WeightAverage(estimator, config.train.ema_decay) if config.train.ema_decay else None
+    if average is not None and resumed is not None:
+        average.model.load_state_dict(resumed["ema_state_dict"], strict=True)
+    # what validation scores and best.pt keeps: the average when there is one
+    evaluated = average.model if average is not None else estimator
 
     log = (run_dir / "log.jsonl").open("a")
     summary_base = {
@@ -131,6 +158,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update(estimator, step)
         running.append(loss.item())
         state["step"] = step + 1
         state["seconds"] += time.perf_counter() - started
@@ -140,8 +169,8 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         done = state["step"]
         if done % config.train.validate_every == 0 or done == config.train.steps:
             started = time.perf_counter()
-            estimator.eval()
-            metrics = validate(estimator, valid_tracks) if valid_tracks else {}
+            evaluated.eval()
+            metrics = validate(evaluated, valid_tracks) if valid_tracks else {}
             current = score(metrics)
             entry = {
                 "step": done,
@@ -161,10 +190,12 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
                 state["best_metrics"] = {**metrics, "step": done}
                 summary = {**summary_base, "steps": done, "train_seconds": round(state["seconds"], 1),
                            "validation": state["best_metrics"]}
-                save_checkpoint(run_dir / "best.pt", model_payload(estimator, config.model, summary))
+                save_checkpoint(run_dir / "best.pt", model_payload(evaluated, config.model, summary))
         if done % config.train.checkpoint_every == 0 or done == config.train.steps:
             payload = model_payload(estimator, config.model, {})
             payload["optimizer"] = optimizer.state_dict()
+            if average is not None:
+                payload["ema_state_dict"] = average.model.state_dict()
             payload["run_state"] = dict(state)
             save_checkpoint(last_path, payload)
     bar.close()
