@@ -2,10 +2,11 @@
 
     python benchmarks/quality.py                 # MUSDB18 validation split and MIR-1K held-out songs
     python benchmarks/quality.py --datasets musdb --rows shipped,spleeter,oracle
+    python benchmarks/quality.py --rows fast,fast+s0.5,fast+s0.7   # a run and its mask calibrations
 
 Rows (``--rows``, default all) are the steps the model went through, measured in one run
 against the same tracks: the design's seed network, the deeper default, its mask
-calibration, the wider run, and the test-time tricks that were tried and not kept
+calibration, the wider run, the faster strided-stem run (issue 5), and the test-time tricks that were tried and not kept
 (shift averaging, a multichannel Wiener post-filter). Rows whose training run is not in
 ``runs/`` are skipped with a note (train them with the command in MODEL_CARD.md).
 Baselines: mixture (floor), REPET-SIM, Spleeter 2-stems (the peer) and the oracle ratio mask.
@@ -101,34 +102,39 @@ def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
 def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], System] | str]:
     """Row name -> system factory (or the reason it is skipped).
 
-    Calibration rows ``<run>+s<S>`` (``CALIBRATED_RUNS``) exist for S = 0.6 and for any requested S.
+    Calibration rows ``<run>+s0.6`` exist for ``CALIBRATED_RUNS``; any other training run in
+    ``runs/`` is a row on request, as ``<run>`` or calibrated as ``<run>+s<S>``.
     """
-    requested_sharpness: dict[str, list[float]] = {}
-    for name in requested:
-        run, _, value = name.partition("+s")
-        if value and run in CALIBRATED_RUNS:
-            requested_sharpness.setdefault(run, []).append(float(value))
     runs = ROOT / "runs"
     rows: dict[str, Callable[[], System] | str] = {}
 
     def checkpoint_row(name: str, path: Path, make: Callable[[Path], System]) -> None:
         rows[name] = (lambda: make(path)) if path.exists() else f"{path.relative_to(ROOT)} missing"
 
-    checkpoint_row("seed", runs / "seed" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
-    checkpoint_row("default", runs / "default" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
+    def run_row(name: str) -> None:
+        run, _, sharpness = name.partition("+s")
+        if sharpness:
+            checkpoint_row(name, runs / run / "best.pt",
+                           lambda p, s=float(sharpness): model_system(calibrated(p, s, folder)))
+        else:
+            checkpoint_row(name, runs / run / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
+
+    run_row("seed")
+    run_row("default")
     checkpoint_row("default+shift2", runs / "default" / "best.pt",
                    lambda p: shifted(Separator.from_pretrained(p), 2))
     checkpoint_row("default+wiener", runs / "default" / "best.pt",
                    lambda p: wiener_filtered(Separator.from_pretrained(p)))
-    checkpoint_row("wide", runs / "wide" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
-    checkpoint_row("fast", runs / "fast" / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
-    for run in CALIBRATED_RUNS:  # mask calibrations: "<run>+s<sharpness>", any value on demand
-        for sharpness in [0.6, *requested_sharpness.get(run, [])]:
-            checkpoint_row(f"{run}+s{sharpness:g}", runs / run / "best.pt",
-                           lambda p, s=sharpness: model_system(calibrated(p, s, folder)))
+    run_row("wide")
+    run_row("fast")
+    for run in CALIBRATED_RUNS:
+        run_row(f"{run}+s0.6")
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]
     for baseline in ("mixture", "repet", "spleeter", "oracle"):
         rows[baseline] = lambda baseline=baseline: build_systems([], [baseline])[baseline]
+    for name in requested:  # other runs and calibrations on demand
+        if name not in rows and (runs / name.partition("+s")[0] / "best.pt").exists():
+            run_row(name)
     return rows
 
 
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         systems: dict[str, System] = {}
         for name in wanted:
             if name not in rows:
-                parser.error(f"unknown row {name!r} (known: {', '.join(rows)}, <run>+s<sharpness>)")
+                parser.error(f"unknown row {name!r} (known: {', '.join(rows)}, <run>, <run>+s<sharpness>)")
             row = rows[name]
             if isinstance(row, str):
                 print(f"skipped {name}: {row}", file=sys.stderr)
