@@ -11,6 +11,8 @@ Systems:
 - ``vocalsep``: our model (``--model``, default the bundled one) through the real file
   path, ``api.separate_file``: block decode, streamed separation, block writes. Its
   seconds include decoding and writing; the peers' do not.
+- ``vocalsep:<model>``: the same file path with another model (bundled name or checkpoint),
+  e.g. ``vocalsep:fast``, the bundled strided-stem model.
 - ``vocalsep-torch``: the same with the network on torch instead of ONNX Runtime.
 - ``vocalsep@base``: the file path of another checkout (``--baseline-src its/src``, e.g. a
   ``git worktree`` of the commit before a change) with that checkout's bundled model, to
@@ -132,6 +134,8 @@ def worker(name: str, song: Path, model: str, threads: int, segment: int | None 
         import vocalsep.streaming
 
         vocalsep.streaming.onnx_network = lambda estimator: None  # the "auto" engine falls back to torch
+    if name.startswith("vocalsep:"):
+        name, model = "vocalsep", name.partition(":")[2]
     if name in ("vocalsep", "vocalsep-torch", "vocalsep@base"):
         with tempfile.TemporaryDirectory() as folder:
             seconds = _separate_vocalsep_file(song, model, Path(folder), options)
@@ -211,7 +215,7 @@ def main() -> None:
     print(f"threads={args.threads} (torch.set_num_threads, OMP_NUM_THREADS); model={args.model}; "
           f"segment={args.segment or 'default'}; "
           f"cpu affinity={sorted(os.sched_getaffinity(0))}", flush=True)
-    print(f"{'seconds':>8} {'system':>13} {'s per s audio':>14} {'x vocalsep':>11} {'peak RSS MB':>12}", flush=True)
+    print(f"{'seconds':>8} {'system':>15} {'s per s audio':>14} {'x vocalsep':>11} {'peak RSS MB':>12}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for seconds in lengths:
             song = Path(folder) / f"song_{seconds:g}s.wav"
@@ -219,17 +223,17 @@ def main() -> None:
             ours: float | None = None
             for name in systems:
                 if seconds > length_limit(name, args):
-                    print(f"{seconds:>8g} {name:>13} {'skipped (song longer than its limit)':>40}", flush=True)
+                    print(f"{seconds:>8g} {name:>15} {'skipped (song longer than its limit)':>40}", flush=True)
                     continue
                 result = measure(name, song, args.model, args.threads, args.timeout, args.baseline_src, args.segment)
                 if isinstance(result, str):
-                    print(f"{seconds:>8g} {name:>13} {result:>40}", flush=True)
+                    print(f"{seconds:>8g} {name:>15} {result:>40}", flush=True)
                     continue
                 factor = result["seconds"] / seconds
                 if name == "vocalsep":
                     ours = factor
                 ratio = f"{factor / ours:.2f}" if ours else "-"
-                print(f"{seconds:>8g} {name:>13} {factor:>14.4f} {ratio:>11} {result['peak_mb']:>12.0f}", flush=True)
+                print(f"{seconds:>8g} {name:>15} {factor:>14.4f} {ratio:>11} {result['peak_mb']:>12.0f}", flush=True)
             song.unlink()
     print("x vocalsep: the system's seconds over vocalsep's on the same song (> 1: vocalsep is faster). "
           "openunmix and htdemucs have random weights (timing only).")
