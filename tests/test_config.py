@@ -104,6 +104,8 @@ def test_unknown_key_is_named(cls, values, name):
         (UNetConfig, {"depth": 0}),
         (UNetConfig, {"width": 64, "max_width": 32}),
         (UNetConfig, {"stem": "pooled"}),
+        (UNetConfig, {"output_channels": 4}),  # only with the strided stem
+        (UNetConfig, {"stem": "strided", "output_channels": -1}),
         (TrainConfig, {"steps": 0}),
         (TrainConfig, {"batch_size": -1}),
         (TrainConfig, {"validate_every": 0}),

@@ -223,14 +223,19 @@ def test_strided_stem_has_one_full_resolution_convolution():
     assert [type(m).__name__ for m in full_resolution] == ["OutputLevel"]
 
 
-def test_strided_output_level_equals_concatenation():
+@pytest.mark.parametrize("hidden", [0, 3])
+def test_strided_output_level_equals_concatenation(hidden):
     torch.manual_seed(3)
-    net = DeepUNet(UNetConfig(width=4, depth=2, max_width=8, stem="strided")).eval()
+    net = DeepUNet(UNetConfig(width=4, depth=2, max_width=8, stem="strided", output_channels=hidden)).eval()
     output = net.decoders[-1]
     low, full = torch.randn(2, 4, 8, 6), torch.randn(2, 1, 16, 12)
     with torch.no_grad():
         plain = output.conv(torch.cat([upsample(low), full], dim=1))
+        assert plain.shape[1] == (hidden or 1)
+        if hidden:
+            plain = output.hidden(torch.relu(plain))
         torch.testing.assert_close(output(low, full), plain, atol=1e-5, rtol=1e-5)
+        assert net(torch.randn(1, 1, 16, 8)).shape == (1, 1, 16, 8)
 
 
 def _estimator(architecture: str, head: str, width: int = 4) -> MaskEstimator:

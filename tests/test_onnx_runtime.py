@@ -14,10 +14,10 @@ from vocalsep.onnx_runtime import onnx_network
 pytest.importorskip("onnxruntime")
 
 
-def _estimator(width: int, max_width: int, depth: int, stem: str = "full") -> MaskEstimator:
+def _estimator(width: int, max_width: int, depth: int, stem: str = "full", hidden: int = 0) -> MaskEstimator:
     config = ModelConfig(
         stft=STFTConfig(sample_rate=8000, n_fft=256, hop_length=64, input_bins=64),
-        unet=UNetConfig(width=width, depth=depth, max_width=max_width, stem=stem),
+        unet=UNetConfig(width=width, depth=depth, max_width=max_width, stem=stem, output_channels=hidden),
     )
     torch.manual_seed(width + depth)
     estimator = MaskEstimator(config)
@@ -28,13 +28,16 @@ def _estimator(width: int, max_width: int, depth: int, stem: str = "full") -> Ma
     return estimator.eval()
 
 
-@pytest.mark.parametrize(("width", "max_width", "depth", "stem"), [(4, 8, 2, "full"), (3, 12, 3, "full"), (4, 16, 3, "strided")])
-def test_onnx_runtime_equals_torch_without_the_onnx_package(monkeypatch, width, max_width, depth, stem):
+@pytest.mark.parametrize(
+    ("width", "max_width", "depth", "stem", "hidden"),
+    [(4, 8, 2, "full", 0), (3, 12, 3, "full", 0), (4, 16, 3, "strided", 0), (4, 16, 3, "strided", 2)],
+)
+def test_onnx_runtime_equals_torch_without_the_onnx_package(monkeypatch, width, max_width, depth, stem, hidden):
     from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
 
     hook = onnx_proto_utils._add_onnxscript_fn
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
-    estimator = _estimator(width, max_width, depth, stem)
+    estimator = _estimator(width, max_width, depth, stem, hidden)
     run = onnx_network(estimator, threads=1)
     assert run is not None
     assert onnx_proto_utils._add_onnxscript_fn is hook  # the exporter is left as it was

@@ -88,6 +88,9 @@ class UNetConfig:
     max_width: int = 256
     mask_sharpness: float = 1.0
     stem: Literal["full", "strided"] = "full"
+    #: Strided stem only: channels of a hidden 3x3 layer at full resolution before the output
+    #: convolution (0: none, the output convolution reads the up-sampled features directly).
+    output_channels: int = 0
 
     def __post_init__(self) -> None:
         if self.architecture not in ("seed", "unet"):
@@ -96,6 +99,8 @@ class UNetConfig:
             raise ValueError(f"head must be 'mask' or 'direct', not {self.head!r}")
         if self.stem not in ("full", "strided"):
             raise ValueError(f"stem must be 'full' or 'strided', not {self.stem!r}")
+        if self.output_channels < 0 or (self.output_channels and self.stem != "strided"):
+            raise ValueError("output_channels must be >= 0, and is only used with stem='strided'")
         if self.width < 2 or self.depth < 1 or self.max_width < self.width:
             raise ValueError("need width >= 2, depth >= 1 and max_width >= width")
         if not 0 < self.mask_sharpness <= 10:

@@ -161,19 +161,22 @@ class StridedStem(nn.Module):
 class OutputLevel(nn.Module):
     """Up-sample, concatenate the input and a 3x3 conv to one channel of logits.
 
-    The strided stem's last layer: the only convolution at full resolution, with one
-    output channel, computed like ``DecoderLevel`` (up-sampled half at low resolution).
+    The strided stem's last layer, computed like ``DecoderLevel`` (up-sampled half at low
+    resolution). With ``hidden`` channels, that conv has ``hidden`` outputs, then ReLU and a
+    3x3 conv to the logits: the only full-resolution layers of the network.
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, hidden: int = 0) -> None:
         super().__init__()
-        self.conv = conv3(in_channels + 1, 1)
+        self.conv = conv3(in_channels + 1, hidden or 1)
+        self.hidden = conv3(hidden, 1) if hidden else None
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1]
         weight = self.conv.weight
         y = F.conv2d(skip, weight[:, channels:], self.conv.bias, padding=1)
-        return y + upsampled_conv3(x, weight[:, :channels])
+        y = y + upsampled_conv3(x, weight[:, :channels])
+        return y if self.hidden is None else self.hidden(torch.relu(y))
 
 
 class DeepUNet(nn.Module):
@@ -197,7 +200,7 @@ class DeepUNet(nn.Module):
             self.encoders.extend(EncoderLevel(widths[i], widths[i], widths[i + 1]) for i in range(config.depth - 1))
             self.bottleneck = conv3(widths[-1], widths[-1])
             self.decoders.extend(DecoderLevel(widths[i + 1], widths[i], widths[i]) for i in reversed(range(config.depth - 1)))
-            self.decoders.append(OutputLevel(widths[0]))
+            self.decoders.append(OutputLevel(widths[0], config.output_channels))
             self.output: nn.Module = nn.Identity()
         else:
             self.encoders.extend(
