@@ -50,6 +50,14 @@ def test_synthetic_tones_within_10_cents(tracker: str, f0: float) -> None:
     assert abs(np.median(1200 * np.log2(track.frequency[5:-5] / f0))) < 10.0
 
 
+@pytest.mark.parametrize("f0", [659.26, 880.0])
+def test_crepe_voices_high_steady_tones(f0: float) -> None:
+    """Above most of MIR-1K (E5, A5): the fine-tuned weights must still be confident there."""
+    track = track_pitch(harmonic_tone(f0), 16000)
+    assert track.voiced[5:-5].mean() > 0.95
+    assert np.percentile(cents_error(track, f0), 95) < 10.0
+
+
 def test_sample_rate_and_channels_do_not_change_the_pitch() -> None:
     f0 = 196.0
     tone = harmonic_tone(f0, rate=44100)

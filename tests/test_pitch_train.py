@@ -15,7 +15,9 @@ from vocalsep.pitch import CREPE_CENTS_OFFSET, crepe_network, load_crepe_tiny, n
 from vocalsep.pitch_train import (
     FrameSampler,
     PitchTrainConfig,
+    blend_weights,
     crepe_target,
+    export_blend,
     song_of,
     tone_sampler,
     train_pitch,
@@ -122,6 +124,32 @@ def test_loading_weights_files(tmp_path: Path) -> None:
     for name in ("wrong.pth", "garbage.pth", "absent.pth"):
         with pytest.raises(ModelLoadError):
             load_crepe_tiny(tmp_path / name)
+
+
+def test_blend_weights_interpolates_floats_and_keeps_counters(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    start, tuned = crepe_network().state_dict(), crepe_network().state_dict()
+    tuned["conv1_BN.num_batches_tracked"] = torch.tensor(7)
+    for alpha, expected in ((0.0, start), (1.0, tuned)):
+        blended = blend_weights(start, tuned, alpha)
+        torch.testing.assert_close(blended["conv1.weight"], expected["conv1.weight"])
+    half = blend_weights(start, tuned, 0.5)
+    torch.testing.assert_close(half["classifier.bias"], (start["classifier.bias"] + tuned["classifier.bias"]) / 2)
+    assert int(half["conv1_BN.num_batches_tracked"]) == int(start["conv1_BN.num_batches_tracked"])
+    with pytest.raises(ConfigError):
+        blend_weights(start, tuned, 1.5)
+    # export_blend: the logged best step, blended with the given start.
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save(tuned, run / "weights-4.pth")
+    torch.save(start, run / "weights-8.pth")
+    torch.save(start, tmp_path / "start.pth")
+    (run / "log.jsonl").write_text(
+        json.dumps({"step": 4, "tuning": {"clean": {"RPA": 90.0, "OA": 90.0}}}) + "\n"
+        + json.dumps({"step": 8, "tuning": {"clean": {"RPA": 80.0, "OA": 80.0}}}) + "\n")
+    path, step = export_blend(run, tmp_path / "out.pth", init=tmp_path / "start.pth", alpha=0.5)
+    assert step == 4
+    torch.testing.assert_close(load_crepe_tiny(path).state_dict()["conv2.weight"], half["conv2.weight"])
 
 
 def test_config_round_trip_and_validation() -> None:

@@ -165,7 +165,7 @@ def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
 def cmd_train_pitch(args: argparse.Namespace) -> int:
     import json
 
-    from vocalsep.pitch_train import PitchTrainConfig, train_pitch
+    from vocalsep.pitch_train import PitchTrainConfig, export_blend, train_pitch
 
     run_dir = Path(args.run)
     saved = run_dir / "config.json"
@@ -176,13 +176,16 @@ def cmd_train_pitch(args: argparse.Namespace) -> int:
     if args.no_validate:
         settings["validate"] = False
     summary = train_pitch(run_dir, PitchTrainConfig.from_dict(settings), mir1k_root=args.mir1k,
-                          cache=args.cache, progress=not args.quiet)
+                          cache=args.cache, init=args.init, progress=not args.quiet)
     best = summary.get("best")
     chosen = ""
     if best:
         weights = run_dir / f"weights-{best['step']}.pth"
         chosen = f"; best on the tuning clips: step {best['step']} ({weights})"
     print(f"trained {summary['steps']} steps, loss {summary['loss']:.4f}{chosen}")
+    if args.export:
+        path, step = export_blend(run_dir, args.export, init=args.init, alpha=args.blend)
+        print(f"exported {args.blend:g} x step {step} + {1 - args.blend:g} x the starting weights: {path}")
     return 0
 
 
@@ -272,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     train_pitch.add_argument("--checkpoint-every", type=int)
     train_pitch.add_argument("--seed", type=int)
     train_pitch.add_argument("--no-validate", action="store_true", help="do not score checkpoints on the tuning clips")
+    train_pitch.add_argument("--init", metavar="PATH", help="starting weights (default: the bundled ones)")
+    train_pitch.add_argument("--export", metavar="PATH",
+                             help="afterwards, write the blend of the best step's weights with the starting ones")
+    train_pitch.add_argument("--blend", type=float, default=0.6, metavar="ALPHA",
+                             help="share of the fine-tuned weights in --export (default: 0.6)")
     train_pitch.add_argument("-q", "--quiet", action="store_true")
     train_pitch.set_defaults(handler=cmd_train_pitch)
 

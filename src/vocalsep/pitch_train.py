@@ -58,7 +58,8 @@ class PitchTrainConfig:
     steps, batch_size, learning_rate
         Adam steps, frames per step, learning rate.
     unvoiced : {"zero", "skip"}
-        Unvoiced frames as all-zero targets (CREPE's choice) or not trained on at all.
+        Unvoiced frames as all-zero targets (CREPE's choice) or not trained on at all (the
+        default: better RPA and OA on the tuning clips, see ``docs/MELODY.md``).
     blur_cents : float
         Standard deviation of the Gaussian target around the labelled pitch.
     checkpoint_every : int
@@ -82,9 +83,9 @@ class PitchTrainConfig:
     steps: int = 2000
     batch_size: int = 64
     learning_rate: float = 1e-4
-    unvoiced: str = "zero"
+    unvoiced: str = "skip"
     blur_cents: float = 25.0
-    checkpoint_every: int = 250
+    checkpoint_every: int = 500
     validate: bool = True
     tuning_clip_count: int = 40
     validation_model: str = "default"
@@ -423,6 +424,47 @@ def train_pitch(
     if best is not None:
         summary["best"] = best
     return summary
+
+
+def blend_weights(start: dict[str, Any], tuned: dict[str, Any], alpha: float) -> dict[str, Any]:
+    """``alpha * tuned + (1 - alpha) * start`` for every floating-point tensor of two state dicts.
+
+    Averaging the fine-tuned weights with the ones they started from (Wortsman et al. 2022,
+    "WiSE-FT") keeps most of the gain on the new domain and much of what the start knew outside it
+    (here: confident pitch on steady tones above 550 Hz and below 100 Hz, which MIR-1K hardly has).
+    Integer buffers (batch-norm counters) are taken from ``start``.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"blend must be in [0, 1], not {alpha}")
+    if set(start) != set(tuned):
+        raise ConfigError("cannot blend state dicts of different networks")
+    return {name: (alpha * tuned[name].double() + (1 - alpha) * value.double()).to(value.dtype)
+            if value.is_floating_point() else value.clone() for name, value in start.items()}
+
+
+def export_blend(
+    run_dir: str | Path, output: str | Path, *, init: str | Path | None = None, alpha: float = 0.6,
+    step: int | None = None,
+) -> tuple[Path, int]:
+    """Write the blend of a run's weights (``step``, default the best on the tuning clips, else the
+    last) with its starting weights (``init``, default the bundled ones) to ``output``."""
+    import torch
+
+    from vocalsep.pitch import load_crepe_tiny
+
+    run_dir = Path(run_dir)
+    if step is None:
+        best = best_step(run_dir / "log.jsonl")
+        saved = sorted(int(p.stem.split("-")[1]) for p in run_dir.glob("weights-*.pth"))
+        if best is None and not saved:
+            raise ConfigError(f"{run_dir}: no weights-<step>.pth to export")
+        step = best["step"] if best is not None else saved[-1]
+    tuned = load_crepe_tiny(run_dir / f"weights-{step}.pth").state_dict()
+    start = load_crepe_tiny(init).state_dict()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blend_weights(start, tuned, alpha), output)
+    return output, step
 
 
 def tuning_score(scores: dict[str, dict[str, float]]) -> float:
