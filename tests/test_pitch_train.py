@@ -108,7 +108,8 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
     assert not torch.equal(parts["classifier.weight"], start["classifier.weight"])
     for name, value in whole.items():  # same batches, same optimiser state: the same weights
         torch.testing.assert_close(parts[name], value, rtol=0, atol=1e-6)
-    assert train_pitch(tmp_path / "parts", config(9), sampler=tone_sampler())["steps"] == 9  # nothing left to do
+    again = train_pitch(tmp_path / "parts", config(9), sampler=tone_sampler())  # nothing left to do
+    assert again["steps"] == 9 and again["loss"] == summary["loss"]
 
 
 def test_loading_weights_files(tmp_path: Path) -> None:

@@ -393,7 +393,8 @@ def train_pitch(
     loss_fn = torch.nn.BCELoss()
     losses: list[float] = []
     start_time = time.time()
-    last_loss = float("nan")
+    logged = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.is_file() else []
+    last_loss = next((float(e["loss"]) for e in reversed(logged) if "loss" in e), float("nan"))
     while step < config.steps:
         windows, targets = sampler.batch(config.batch_size, rng)
         prediction = network(normalize_frames(torch.from_numpy(windows)))
