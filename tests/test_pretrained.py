@@ -56,5 +56,5 @@ def test_real_songs_beat_the_mixture_by_a_wide_margin(name: str) -> None:
 
 CHECKED_TRACKS = ("Actions - One Minute Smile", "Leaf - Summerghost", "Triviul - Angelsaint")
 # measured 6.6 dB (median of 6.6, 11.0, 4.6) for default-0f1f697a (6.2 before calibration),
-# 5.8 dB (5.8, 9.7, 4.8) for fast-d6f1ccc4; demo song: 15.6 / 12.1 and 14.5 / 10.9 dB gains
+# 6.6 dB (6.6, 10.3, 5.0) for fast-a279bfa4; demo song: 15.6 / 12.1 and 12.6 / 9.0 dB gains
 MIN_MUSDB_VOCALS_GAIN_DB = 5.0
