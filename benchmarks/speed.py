@@ -166,7 +166,6 @@ def measure(
         if not baseline_src:
             return "needs --baseline-src"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_src, env.get("PYTHONPATH")]))
-    if name == "vocalsep@base":
         model = "default"  # the other checkout's own bundled model: the state before a change
     command = [sys.executable, __file__, "--worker", name, "--song", str(song), "--model", model,
                "--threads", str(threads)]

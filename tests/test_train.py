@@ -46,10 +46,8 @@ def test_training_logs_validates_and_keeps_the_best(tmp_path: Path) -> None:
     assert float(estimator.input_scale.mean()) != 1.0  # input statistics were measured
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = _config(tmp_path)
-    train(config, tmp_path / "straight", progress=False)
-
+def _kill_during_step_five(config: RunConfig, run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train in ``run`` until drawing the fifth batch interrupts it (last checkpoint: step 3)."""
     calls = {"n": 0}
     original = data_module.PatchSampler.batch_with_accompaniment
 
@@ -61,9 +59,16 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkey
 
     monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "interrupted", progress=False)
+        train(config, run, progress=False)
+    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", original)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path)
+    train(config, tmp_path / "straight", progress=False)
+
+    _kill_during_step_five(config, tmp_path / "interrupted", monkeypatch)
     assert read_checkpoint(tmp_path / "interrupted" / "last.pt")["run_state"]["step"] == 3
-    monkeypatch.setattr(data_module.PatchSampler, "batch", original)
     train(config, tmp_path / "interrupted", progress=False)
 
     straight = read_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
@@ -172,19 +177,7 @@ def test_weight_average_is_what_validation_keeps_and_resumes(tmp_path: Path, mon
             torch.testing.assert_close(best["state_dict"][name], average[name], rtol=0, atol=0, msg=name)
 
     # killed after step 4, resumed from step 3: the same average as the straight run
-    calls = {"n": 0}
-    original = data_module.PatchSampler.batch_with_accompaniment
-
-    def crash_after_four(self, size, generator):  # noqa: ANN001
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, size, generator)
-
-    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", crash_after_four)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "interrupted", progress=False)
-    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", original)
+    _kill_during_step_five(config, tmp_path / "interrupted", monkeypatch)
     train(config, tmp_path / "interrupted", progress=False)
     resumed = read_checkpoint(tmp_path / "interrupted" / "last.pt")["ema_state_dict"]
     for name, tensor in average.items():

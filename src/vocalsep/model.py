@@ -115,6 +115,13 @@ class SeedUNet(nn.Module):
         return self.dec1_conv5(relu(self.dec1_conv4(y)))
 
 
+def conv3_of_upsampled_concat(conv: nn.Conv2d, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """``conv(cat([upsample(x), skip]))`` with the up-sampled part computed at low resolution."""
+    channels = x.shape[1]
+    y = F.conv2d(skip, conv.weight[:, channels:], conv.bias, padding=1)
+    return y + upsampled_conv3(x, conv.weight[:, :channels])
+
+
 class EncoderLevel(nn.Module):
     """conv 3x3 (kept as the skip) then a stride-2 conv and batch norm."""
 
@@ -138,12 +145,7 @@ class DecoderLevel(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        # = self.conv(cat([upsample(x), skip])), the up-sampled part at low resolution
-        channels = x.shape[1]
-        weight = self.conv.weight
-        y = F.conv2d(skip, weight[:, channels:], self.conv.bias, padding=1)
-        y = y + upsampled_conv3(x, weight[:, :channels])
-        return self.bn(torch.relu(y))
+        return self.bn(torch.relu(conv3_of_upsampled_concat(self.conv, x, skip)))
 
 
 class StridedStem(nn.Module):
@@ -172,10 +174,7 @@ class OutputLevel(nn.Module):
         self.hidden = conv3(hidden, 1) if hidden else None
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
-        weight = self.conv.weight
-        y = F.conv2d(skip, weight[:, channels:], self.conv.bias, padding=1)
-        y = y + upsampled_conv3(x, weight[:, :channels])
+        y = conv3_of_upsampled_concat(self.conv, x, skip)
         return y if self.hidden is None else self.hidden(torch.relu(y))
 
 
