@@ -10,6 +10,7 @@ from conftest import stems, write_wav
 from vocalsep.config import DataConfig, STFTConfig
 from vocalsep.data import (
     MUSDB_VALIDATION,
+    DevicePatches,
     PatchSampler,
     StemTrack,
     discover_tracks,
@@ -379,3 +380,30 @@ def test_batch_with_accompaniment_draws_the_same_patches():
     # Magnitudes of a sum obey the triangle inequality, and no stem is the mixture itself.
     assert torch.all(mixture <= vocals + accompaniment + 1e-5)
     assert not torch.equal(accompaniment, mixture)
+
+
+def test_device_patches_equal_the_samplers_batches():
+    # tracks of different lengths and channel counts: the device stack pads them
+    tracks = _tracks(count=2, channels=2) + _tracks(count=2, channels=1, seconds=0.3)
+    sampler = _sampler(tracks, remix_probability=0.5, gain_db=6.0)
+    on_device = DevicePatches(sampler, torch.device("cpu"))
+    for seed in range(4):
+        expected = sampler.batch_with_accompaniment(6, torch.Generator().manual_seed(seed))
+        got = on_device.batch_with_accompaniment(6, torch.Generator().manual_seed(seed))
+        for a, b in zip(got, expected):
+            assert a.shape == b.shape == (6, STFT.input_bins, 16)
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_draws_cover_remixes_and_respect_track_bounds():
+    tracks = _tracks(count=3, channels=2) + _tracks(count=1, channels=1, seconds=0.3)
+    sampler = _sampler(tracks, remix_probability=0.5, gain_db=6.0)
+    draws = sampler.draw(400, torch.Generator().manual_seed(0))
+    remixed = draws.vocal_track != draws.accompaniment_track
+    assert 0.3 < remixed.float().mean() < 0.7  # about half, minus remixes that drew the same track
+    for track, channel, offset in ((draws.vocal_track, draws.vocal_channel, draws.vocal_offset),
+                                   (draws.accompaniment_track, draws.accompaniment_channel, draws.accompaniment_offset)):
+        lengths = torch.tensor([spec.shape[-1] for spec in sampler.vocals])[track]
+        channels = torch.tensor([spec.shape[0] for spec in sampler.vocals])[track]
+        assert bool((channel < channels).all()) and bool((offset + 16 <= lengths).all())
+    assert float(draws.vocal_gain.min()) >= 10 ** (-6 / 20) and float(draws.vocal_gain.max()) <= 10 ** (6 / 20)

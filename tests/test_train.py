@@ -18,7 +18,7 @@ from vocalsep.checkpoint import HASHED_NAME, load_estimator, read_checkpoint
 from vocalsep.cli import main
 from vocalsep.config import DataConfig, RunConfig, TrainConfig
 from vocalsep.errors import ConfigError
-from vocalsep.train import learning_rate, train
+from vocalsep.train import learning_rate, train, training_device
 
 
 def _config(tmp_path: Path, steps: int = 6) -> RunConfig:
@@ -195,3 +195,24 @@ def test_weight_average_follows_the_ramped_decay() -> None:
     torch.testing.assert_close(average.model.weight, torch.full((1, 2), 0.9))
     average.update(model, step=1000)  # decay 0.9: 0.9 * 0.9 + 0.1 * 1
     torch.testing.assert_close(average.model.weight, torch.full((1, 2), 0.91))
+
+
+def test_training_device_resolves_names_and_refuses_what_is_not_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert training_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        training_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        training_device("gpu")
+    with pytest.raises(ConfigError, match="unsupported device"):
+        training_device("meta")
+
+
+def test_train_on_a_missing_gpu_is_a_one_line_error(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config_path = tmp_path / "tiny.toml"
+    config_path.write_text('name = "tiny"\n[data]\nmusdb_root = ""\nmir1k_root = ""\n')
+    assert main(["train", "--config", str(config_path), "--run", str(tmp_path / "run"), "--device", "cuda"]) != 0
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = RunConfig.from_file(args.config)
     run_dir = Path(args.run) if args.run else Path("runs") / config.name
-    summary = train(config, run_dir, progress=not args.quiet)
+    summary = train(config, run_dir, progress=not args.quiet, device=args.device)
     print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s; "
           f"best validation {summary['validation']}; model: {run_dir / 'best.pt'}")
     return 0
@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model on stems (resumes an interrupted run)")
     train.add_argument("--config", required=True, help="run configuration (TOML), e.g. configs/default.toml")
     train.add_argument("--run", help="run folder (default: runs/<name>)")
+    train.add_argument("--device", default="cpu",
+                       help="cpu (default), cuda, cuda:N or auto (CUDA when present); a run resumes on any")
     train.add_argument("-q", "--quiet", action="store_true")
     train.set_defaults(handler=cmd_train)
 

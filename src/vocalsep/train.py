@@ -14,7 +14,7 @@ import torch
 
 from vocalsep.checkpoint import model_payload, read_checkpoint, save_checkpoint
 from vocalsep.config import RunConfig
-from vocalsep.data import PatchSampler, StemTrack, training_tracks
+from vocalsep.data import DevicePatches, PatchSampler, StemTrack, training_tracks
 from vocalsep.errors import ConfigError
 from vocalsep.files import atomic_write_bytes
 from vocalsep.metrics import global_sdr, is_silent
@@ -87,12 +87,34 @@ def score(metrics: dict[str, float]) -> float:
     return float(np.mean(values)) if values else -math.inf
 
 
-def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def training_device(name: str) -> torch.device:
+    """The device to train on: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when present)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda asked for, but torch sees no CUDA GPU here")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {name!r}: use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def train(
+    config: RunConfig, run_dir: str | Path, *, progress: bool = True, device: str = "cpu"
+) -> dict[str, Any]:
     """Train (or resume) a run in ``run_dir``; returns the training summary.
 
     ``run_dir`` receives ``config.json``, ``last.pt`` (resume state), ``best.pt`` (the best
     model by validation score) and ``log.jsonl`` (one line per logged event).
+
+    ``device`` runs the network's steps there (see ``training_device``); patches are
+    drawn on the CPU with the same seeded generators, validation runs on a CPU copy, and
+    checkpoints hold CPU tensors, so a run can resume on another device.
     """
+    target = training_device(device)
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
@@ -109,9 +131,12 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
 
     train_tracks, valid_tracks = training_tracks(config.data)
     sampler = PatchSampler(train_tracks, config.model.stft, config.data)
+    # on a GPU, batches are cut in its memory: drawing them on the CPU would be the bottleneck
+    patches = sampler if target.type == "cpu" else DevicePatches(sampler, target)
     with torch.random.fork_rng():  # seeded initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)
         estimator = MaskEstimator(config.model)
+    estimator.to(target)
     optimizer = torch.optim.AdamW(
         estimator.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay
     )
@@ -123,7 +148,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         optimizer.load_state_dict(resumed["optimizer"])
         state.update(resumed["run_state"])
     else:
-        estimator.set_input_statistics(*sampler.input_statistics())
+        estimator.set_input_statistics(*sampler.input_statistics())  # copy_ crosses devices
     average = WeightAverage(estimator, config.train.ema_decay) if config.train.ema_decay else None
     if average is not None and resumed is not None:
         average.model.load_state_dict(resumed["ema_state_dict"], strict=True)
@@ -135,6 +160,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         "train_tracks": len(train_tracks),
         "train_seconds_of_audio": round(sum(t.seconds for t in train_tracks), 1),
         "valid_tracks": [t.name for t in valid_tracks],
+        "device": str(target),
         "config": config.to_dict(),
     }
     loss_fn = torch.nn.functional.l1_loss if config.train.loss == "l1" else torch.nn.functional.mse_loss
@@ -144,7 +170,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         started = time.perf_counter()
         step = state["step"]
         estimator.train()
-        mixture, vocals, accompaniment = sampler.batch_with_accompaniment(
+        mixture, vocals, accompaniment = patches.batch_with_accompaniment(
             config.train.batch_size, batch_generator(config, step)
         )
         for group in optimizer.param_groups:
@@ -160,21 +186,23 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = True) -> d
         optimizer.step()
         if average is not None:
             average.update(estimator, step)
-        running.append(loss.item())
+        running.append(loss.detach())  # read back only when shown: each read waits for a GPU
         state["step"] = step + 1
         state["seconds"] += time.perf_counter() - started
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}")
+        if state["step"] % 50 == 0:
+            bar.set_postfix(loss=f"{float(torch.stack(running[-50:]).mean()):.4f}")
 
         done = state["step"]
         if done % config.train.validate_every == 0 or done == config.train.steps:
             started = time.perf_counter()
             evaluated.eval()
-            metrics = validate(evaluated, valid_tracks) if valid_tracks else {}
+            scored = evaluated if target.type == "cpu" else copy.deepcopy(evaluated).cpu()
+            metrics = validate(scored, valid_tracks) if valid_tracks else {}
             current = score(metrics)
             entry = {
                 "step": done,
-                "train_loss": float(np.mean(running)),
+                "train_loss": float(torch.stack(running).mean()),
                 "lr": learning_rate(config, step),
                 "train_seconds": round(state["seconds"], 1),
                 "validate_seconds": round(time.perf_counter() - started, 1),

@@ -1,0 +1,109 @@
+"""Train several run configurations side by side on one GPU within a wall-clock budget.
+
+A cosine schedule needs its step count in advance, and a GPU's speed for these small
+networks is unknown until measured. So each configuration first trains ``--probe-steps``
+steps (all at once, as they will share the GPU), its seconds per step are read from the
+log, and then each trains for as many steps as fit ``--budget`` seconds. Each run folder
+holds its log and ``best.pt``; the step counts used are printed and stored in the
+run folder's ``config.json``.
+
+Usage::
+
+    python scripts/train_in_budget.py configs/fast-gpu.toml configs/default-gpu.toml \
+        --budget 330 --device cuda --runs runs/gpu --stems /root/stems
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vocalsep.config import RunConfig
+
+TRAIN = "from vocalsep.config import RunConfig; from vocalsep.train import train; import sys; " \
+        "train(RunConfig.from_file(sys.argv[1]), sys.argv[2], progress=False, device=sys.argv[3])"
+
+
+def with_steps(config: RunConfig, steps: int, stems: str | None, logs: int) -> RunConfig:
+    """``config`` trained for ``steps`` steps, logging ``logs`` times, on ``stems`` if given."""
+    data = dataclasses.replace(config.data, stem_folders=(stems,)) if stems else config.data
+    every = max(1, steps // logs)
+    train = dataclasses.replace(config.train, steps=steps, validate_every=every, checkpoint_every=every)
+    return dataclasses.replace(config, data=data, train=train)
+
+
+def write_toml(config: RunConfig, path: Path) -> Path:
+    """A TOML file that ``RunConfig.from_file`` reads back as ``config``."""
+    lines = [f"name = {json.dumps(config.name)}"]
+    for section, values in (("model.stft", config.model.stft), ("model.unet", config.model.unet),
+                            ("data", config.data), ("train", config.train)):
+        lines.append(f"[{section}]")
+        for key, value in dataclasses.asdict(values).items():
+            value = list(value) if isinstance(value, tuple) else value
+            lines.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_all(configs: dict[str, RunConfig], folder: Path, device: str, deadline: float) -> None:
+    """Train every configuration in its own process at once; stop any still running at ``deadline``."""
+    processes = []
+    for name, config in configs.items():
+        run = folder / name
+        run.mkdir(parents=True, exist_ok=True)
+        toml = write_toml(config, folder / f"{name}.toml")
+        log = (folder / f"{name}.out").open("w")
+        processes.append(subprocess.Popen([sys.executable, "-c", TRAIN, str(toml), str(run), device],
+                                          stdout=log, stderr=subprocess.STDOUT))
+    for process in processes:
+        try:
+            process.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            print(f"stopped at the deadline: {process.args[3]}", flush=True)
+
+
+def seconds_per_step(log: Path) -> float:
+    """From the last two entries of a run's log.jsonl."""
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    first, last = entries[-2], entries[-1]
+    return (last["train_seconds"] - first["train_seconds"]) / (last["step"] - first["step"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="+", type=Path)
+    parser.add_argument("--budget", type=float, required=True, help="seconds of training for the real runs")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--runs", type=Path, default=Path("runs/budget"))
+    parser.add_argument("--stems", help="stem folder root replacing each config's data.stem_folders")
+    parser.add_argument("--probe-steps", type=int, default=200)
+    parser.add_argument("--probe-timeout", type=float, default=180.0, help="seconds the probes may take")
+    parser.add_argument("--logs", type=int, default=4, help="log entries (and best.pt saves) per real run")
+    args = parser.parse_args()
+    configs = {path.stem: RunConfig.from_file(path) for path in args.configs}
+
+    started = time.time()
+    probes = {name: with_steps(c, args.probe_steps, args.stems, 2) for name, c in configs.items()}
+    run_all(probes, args.runs / "probe", args.device, started + args.probe_timeout)
+    rates = {name: seconds_per_step(args.runs / "probe" / name / "log.jsonl") for name in configs}
+    print(f"probe took {time.time() - started:.0f} s", flush=True)
+
+    real = {}
+    for name, config in configs.items():
+        steps = max(args.probe_steps, int(args.budget / rates[name]))
+        real[name] = with_steps(config, steps, args.stems, args.logs)
+        print(f"{name}: {rates[name] * 1000:.1f} ms per step -> {steps} steps", flush=True)
+    started = time.time()
+    # slack for loading the data and for the GPU being shared a little unevenly
+    run_all(real, args.runs, args.device, started + 1.3 * args.budget + 60)
+    print(f"training took {time.time() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
