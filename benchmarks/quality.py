@@ -5,9 +5,10 @@
     python benchmarks/quality.py --rows fast,fast+s0.5,fast+s0.7   # a run and its mask calibrations
 
 Rows (``--rows``, default all) are the steps the model went through, measured in one run
-against the same tracks: the design's seed network, the deeper default, its mask
-calibration, the wider run, the faster strided-stem run (issue 5), and the test-time tricks that were tried and not kept
-(shift averaging, a multichannel Wiener post-filter). Rows whose training run is not in
+against the same tracks: the design's seed network, the first default (``default-v1``), its
+mask calibration, the wider run, the strided-stem run on a CPU (``fast``), the same network
+trained on a GPU (``default``, shipped), and the test-time tricks that were tried and not
+kept (shift averaging, a multichannel Wiener post-filter). Rows whose training run is not in
 ``runs/`` are skipped with a note (train them with the command in MODEL_CARD.md).
 Baselines: mixture (floor), REPET-SIM, Spleeter 2-stems (the peer) and the oracle ratio mask.
 """
@@ -91,7 +92,7 @@ def wiener_filtered(separator: Separator, iterations: int = 1, eps: float = 1e-1
 
 
 #: Training runs with calibration rows ``<run>+s<sharpness>``.
-CALIBRATED_RUNS = ("default", "wide", "fast")
+CALIBRATED_RUNS = ("default-v1", "wide", "fast", "default")
 
 
 def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
@@ -120,13 +121,14 @@ def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], Sy
             checkpoint_row(name, runs / run / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
 
     run_row("seed")
-    run_row("default")
-    checkpoint_row("default+shift2", runs / "default" / "best.pt",
+    run_row("default-v1")
+    checkpoint_row("default-v1+shift2", runs / "default-v1" / "best.pt",
                    lambda p: shifted(Separator.from_pretrained(p), 2))
-    checkpoint_row("default+wiener", runs / "default" / "best.pt",
+    checkpoint_row("default-v1+wiener", runs / "default-v1" / "best.pt",
                    lambda p: wiener_filtered(Separator.from_pretrained(p)))
     run_row("wide")
     run_row("fast")
+    run_row("default")
     for run in CALIBRATED_RUNS:
         run_row(f"{run}+s0.6")
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]

@@ -12,7 +12,7 @@ Systems:
   path, ``api.separate_file``: block decode, streamed separation, block writes. Its
   seconds include decoding and writing; the peers' do not.
 - ``vocalsep:<model>``: the same file path with another model (bundled name or checkpoint),
-  e.g. ``vocalsep:fast``, the bundled strided-stem model.
+  e.g. ``vocalsep:runs/fast/best.pt``, a checkpoint.
 - ``vocalsep-torch``: the same with the network on torch instead of ONNX Runtime.
 - ``vocalsep@base``: the file path of another checkout (``--baseline-src its/src``, e.g. a
   ``git worktree`` of the commit before a change) with that checkout's bundled model, to

@@ -184,7 +184,7 @@ def test_from_file(tmp_path):
     assert RunConfig.from_dict(run.to_dict()) == run
 
 
-@pytest.mark.parametrize("name", ["default", "seed", "wide", "fast"])
+@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "wide", "fast", "fast-gpu", "default-gpu"])
 def test_repository_configs(name):
     path = REPO / "configs" / f"{name}.toml"
     run = RunConfig.from_file(path)

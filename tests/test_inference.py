@@ -30,7 +30,7 @@ def test_identity_with_grid_multiple():
 
 
 def test_windows_have_fixed_size_and_real_neighbours():
-    """Every call sees segment + 2 * context frames; context comes from the real signal."""
+    """Every call but the last sees segment + 2 * context frames; context comes from the real signal."""
     frames, segment, crossfade, context = 50, 10, 2, 3
     spec = torch.arange(1, frames + 1, dtype=torch.float32).expand(1, 1, frames).clone()
     seen = []
@@ -42,7 +42,10 @@ def test_windows_have_fixed_size_and_real_neighbours():
     apply_in_chunks(network, spec, segment=segment, crossfade=crossfade, context=context)
     step = segment - crossfade
     assert len(seen) == -(-frames // step)
-    assert {x.shape[-1] for x in seen} == {segment + 2 * context}
+    assert {x.shape[-1] for x in seen[:-1]} == {segment + 2 * context}
+    # The last window starts at frame 48 of 50: it stops after the signal plus its context.
+    assert seen[-1].shape[-1] == 2 + 2 * context
+    assert torch.equal(seen[-1][0, 0], torch.tensor([46, 47, 48, 49, 50, 0, 0, 0], dtype=torch.float32))
     # The second window starts `step` frames in, with `context` real frames before it.
     second = seen[1][0, 0]
     assert torch.equal(second[:context], torch.arange(step - context + 1, step + 1, dtype=torch.float32))
@@ -129,3 +132,19 @@ def test_too_little_context_differs():
         chunked = apply_in_chunks(estimator, magnitude, segment=16, crossfade=0, context=0, multiple=4)
         once = apply_once(estimator, magnitude, context=0, multiple=4)
     assert (chunked - once).abs().max() > 1e-3
+
+
+def test_the_last_window_is_trimmed_to_the_grid():
+    """A short signal costs a window of its own length rounded to the grid, not a whole segment."""
+    seen = []
+
+    def network(x):
+        seen.append(x.shape[-1])
+        return x
+
+    spec = _spec(70)
+    out = apply_in_chunks(network, spec, segment=64, crossfade=16, context=8, multiple=8)
+    torch.testing.assert_close(out, spec)
+    # windows at 0 and 48: a full one, then 22 frames left -> 24 on the grid, plus context
+    assert seen == [64 + 16, 24 + 16]
+    assert all(length % 8 == 0 for length in seen)

@@ -216,3 +216,23 @@ def test_train_on_a_missing_gpu_is_a_one_line_error(tmp_path: Path, capsys, monk
     assert main(["train", "--config", str(config_path), "--run", str(tmp_path / "run"), "--device", "cuda"]) != 0
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_export_can_score_a_run_trained_without_validation(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, steps=3)
+    blind = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_folders=()))
+    train(blind, tmp_path / "run", progress=False)
+    assert set(read_checkpoint(tmp_path / "run" / "best.pt")["training_summary"]["validation"]) == {"step"}
+    config_file = tmp_path / "with-validation.toml"
+    config_file.write_text(_toml(config.to_dict()))
+    assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "mini", "--to", str(tmp_path / "models"),
+                 "--validate", str(config_file)]) == 0
+    summary = read_checkpoint(next((tmp_path / "models").glob("mini-*.pt")))["training_summary"]
+    assert summary["validation"]["scored_at_export"] is True
+    assert np.isfinite(summary["validation"]["stems_vocals_sdr"]) and summary["valid_tracks"] == ["track0"]
+    # a configuration without validation data is a one-line error, not an empty score
+    blind_file = tmp_path / "blind.toml"
+    blind_file.write_text(_toml(blind.to_dict()))
+    assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "other", "--to", str(tmp_path / "models"),
+                 "--validate", str(blind_file)]) != 0
+    assert "names no validation tracks" in capsys.readouterr().err

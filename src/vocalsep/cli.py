@@ -64,8 +64,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from vocalsep.bundle import export_model
 
+    tracks = None
+    if args.validate:
+        from vocalsep.config import RunConfig
+        from vocalsep.data import training_tracks
+        from vocalsep.errors import ConfigError
+
+        tracks = training_tracks(RunConfig.from_file(args.validate).data)[1]
+        if not tracks:
+            raise ConfigError(f"{args.validate}: its [data] names no validation tracks")
     path = export_model(args.checkpoint, args.name, Path(args.to) if args.to else None,
-                        mask_sharpness=args.mask_sharpness)
+                        mask_sharpness=args.mask_sharpness, validation_tracks=tracks)
     print(f"exported {path}")
     return 0
 
@@ -297,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", help="folder (default: the package's models folder)")
     export.add_argument("--mask-sharpness", type=float, metavar="S",
                         help="calibrate the mask: sigmoid(S * logit), S tuned on the validation split")
+    export.add_argument("--validate", metavar="CONFIG",
+                        help="score the model on the validation tracks of this run configuration's [data] "
+                             "and store the scores in the file (for runs trained without validation)")
     export.set_defaults(handler=cmd_export)
 
     demo = commands.add_parser("demo", help="generate a synthetic song and separate it")

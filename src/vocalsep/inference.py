@@ -37,7 +37,9 @@ def apply_in_chunks(
     neighbouring input on both sides (zeros only beyond the signal's ends), so
     convolutions near a segment's edge see what they would see in one pass over the
     whole input. Segments overlap by ``crossfade`` frames and are blended with linear
-    ramps, divided by the summed weights.
+    ramps, divided by the summed weights. A window that would reach past the signal's
+    end stops at the first grid point after it (plus its context): the frames beyond
+    would be zeros, and for a short song they were most of the work.
 
     Parameters
     ----------
@@ -63,14 +65,21 @@ def apply_in_chunks(
     output: torch.Tensor | None = None
     total = torch.zeros(frames + segment, dtype=spec.dtype, device=spec.device)
     for start in range(0, frames, step):
-        window = padded[..., start : start + segment + 2 * context]
-        result = network(window)[..., context : context + segment]
+        needed = window_frames(frames - start, segment, multiple)
+        window = padded[..., start : start + needed + 2 * context]
+        result = network(window)[..., context : context + needed]
         if output is None:
             output = result.new_zeros(*result.shape[:-1], frames + segment)
-        output[..., start : start + segment] += result * weights
-        total[start : start + segment] += weights
+        output[..., start : start + needed] += result * weights[:needed]
+        total[start : start + needed] += weights[:needed]
     assert output is not None  # frames >= 1 runs the loop at least once
     return output[..., :frames] / total[:frames]
+
+
+def window_frames(remaining: int, segment: int, multiple: int) -> int:
+    """Output frames of a window with ``remaining`` signal frames from its start: a full
+    ``segment``, or for the last window the remainder rounded up to the network's grid."""
+    return min(segment, -(-remaining // multiple) * multiple)
 
 
 def apply_once(

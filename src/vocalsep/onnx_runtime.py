@@ -99,6 +99,7 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
     # No memory pattern: it plans (and keeps) one arena block per input shape; off, the
     # arena reuses its blocks: ~100 MB less at the same speed (docs/SPEED.md)
     options.enable_mem_pattern = False
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
     session = onnxruntime.InferenceSession(model.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def run(magnitude: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,7 @@ class Separator(nn.Module):
         self,
         estimator: MaskEstimator,
         *,
-        segment: int = 512,
+        segment: int = 1024,
         crossfade: int = 64,
         context: int = 64,
     ) -> None:

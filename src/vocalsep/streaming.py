@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from vocalsep.audio import resample, resample_reach
 from vocalsep.errors import VocalsepError
-from vocalsep.inference import crossfade_window
+from vocalsep.inference import crossfade_window, window_frames
 from vocalsep.onnx_runtime import onnx_network
 from vocalsep.separator import Separator
 from vocalsep.transforms import extend_mask
@@ -108,7 +108,7 @@ class VoiceStream:
     Every step of the in-memory path runs once per frame, as soon as its inputs are final:
     STFT frames as their samples arrive; network windows on the same grid as
     ``inference.apply_in_chunks`` (``segment + 2 * context`` frames every ``segment -
-    crossfade``), blended with the same crossfade weights; mask extension; inverse STFT by
+    crossfade``, the last one trimmed), blended with the same crossfade weights; mask extension; inverse STFT by
     overlap-add, divided by the summed squared window of the frames that exist. Only the
     frames and samples still waiting for a later window are kept, so memory does not grow
     with the signal's length, and nothing is computed twice.
@@ -136,6 +136,7 @@ class VoiceStream:
         self.bins = stft.bins
         self.segment, self.crossfade, self.context = separator.segment, separator.crossfade, separator.context
         self.step = self.segment - self.crossfade
+        self.grid = separator.config.unet.downsampling
         self.network = network or separator.estimator
         self.windows_per_call = windows_per_call
         self.window = torch.hann_window(self.n_fft)  # Spectrogram's window
@@ -206,25 +207,29 @@ class VoiceStream:
 
     def _run_windows(self) -> int:
         """Run every network window whose input frames are final; return the first non-final mask frame."""
-        span = self.segment + 2 * self.context
-        starts = []
+        windows: list[tuple[int, int]] = []  # (first frame, output frames)
         while True:
-            start = self.next_window + len(starts) * self.step
+            start = self.next_window + len(windows) * self.step
+            frames = self.segment
             if self.frames is not None:
                 if start >= self.frames:
                     break
-                self._pad_spec_to(start + self.segment + self.context)
-            if start + self.segment + self.context > self.spec_start + self.spec.shape[-1]:
+                frames = window_frames(self.frames - start, self.segment, self.grid)
+                self._pad_spec_to(start + frames + self.context)
+            if start + frames + self.context > self.spec_start + self.spec.shape[-1]:
                 break
-            starts.append(start)
-        for first in range(0, len(starts), self.windows_per_call):
-            group = starts[first : first + self.windows_per_call]
-            inputs = [self._band(start - self.context, span) for start in group]
-            result = self.network(torch.cat(inputs))[..., self.context : self.context + self.segment]
-            for index, start in enumerate(group):
+            windows.append((start, frames))
+        first = 0
+        while first < len(windows):  # batches of equal windows: only the last one can be shorter
+            group = [w for w in windows[first : first + self.windows_per_call] if w[1] == windows[first][1]]
+            frames = group[0][1]
+            inputs = [self._band(start - self.context, frames + 2 * self.context) for start, _ in group]
+            result = self.network(torch.cat(inputs))[..., self.context : self.context + frames]
+            for index, (start, _) in enumerate(group):
                 self._accumulate(start, result[index * self.channels : (index + 1) * self.channels])
-        if starts:
-            self.next_window = starts[-1] + self.step
+            first += len(group)
+        if windows:
+            self.next_window = windows[-1][0] + self.step
             keep = self.next_window - self.context - self.spec_start
             # frames before the next window's context are still needed for masking
             keep = min(keep, self.mask_start - self.spec_start)
@@ -248,14 +253,14 @@ class VoiceStream:
         return self.spec[:, : self.input_bins, offset : offset + frames].abs()
 
     def _accumulate(self, start: int, result: torch.Tensor) -> None:
-        end = start + self.segment
-        grow = end - (self.mask_start + self.mask.shape[-1])
+        frames = result.shape[-1]
+        grow = start + frames - (self.mask_start + self.mask.shape[-1])
         if grow > 0:
             self.mask = torch.cat([self.mask, self.mask.new_zeros(*self.mask.shape[:-1], grow)], dim=-1)
             self.mask_weight = torch.cat([self.mask_weight, self.mask_weight.new_zeros(grow)])
         offset = start - self.mask_start
-        self.mask[..., offset : offset + self.segment] += result * self.weights
-        self.mask_weight[offset : offset + self.segment] += self.weights
+        self.mask[..., offset : offset + frames] += result * self.weights[:frames]
+        self.mask_weight[offset : offset + frames] += self.weights[:frames]
 
     def _synthesise(self, final: int) -> None:
         """Mask frames ``mask_start .. final`` and overlap-add their inverse transforms."""
