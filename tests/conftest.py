@@ -20,6 +20,14 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_export_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported networks go to a folder of this run, not the user's cache."""
+    import os
+
+    os.environ["VOCALSEP_CACHE_DIR"] = str(tmp_path_factory.mktemp("export-cache"))
+
+
 def voice_tone(
     seconds: float = 0.5,
     rate: int = 8000,

@@ -46,3 +46,48 @@ def test_onnx_runtime_equals_torch_without_the_onnx_package(monkeypatch, width, 
         with torch.inference_mode():
             expected = estimator(magnitude)
         torch.testing.assert_close(run(magnitude), expected, atol=1e-5, rtol=0)
+
+
+def test_the_export_is_cached_on_disk_and_verified(tmp_path, monkeypatch):
+    from vocalsep import onnx_runtime
+
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    estimator = _estimator(4, 16, 3, "strided", 2)
+    magnitude = torch.rand(2, 64, 24, generator=torch.Generator().manual_seed(0)) * 4
+    expected = onnx_network(estimator, threads=1)(magnitude)
+    (cached,) = (tmp_path / "cache").glob("mask-network-*.onnx")
+
+    # Another process (a fresh copy of the weights) reads the file instead of exporting.
+    exports = []
+    real_export = onnx_runtime._export
+    monkeypatch.setattr(onnx_runtime, "_export", lambda e: exports.append(e) or real_export(e))
+    again = _estimator(4, 16, 3, "strided", 2)
+    torch.testing.assert_close(onnx_network(again, threads=1)(magnitude), expected, atol=0, rtol=0)
+    assert exports == []
+
+    # Other weights are another file.
+    other = _estimator(4, 16, 3, "strided", 2)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.5)
+    onnx_network(other, threads=1)
+    assert len(exports) == 1 and len(list((tmp_path / "cache").glob("mask-network-*.onnx"))) == 2
+
+    # A damaged file (one flipped byte in the weights) is noticed and exported again.
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    fresh = _estimator(4, 16, 3, "strided", 2)
+    torch.testing.assert_close(onnx_network(fresh, threads=1)(magnitude), expected, atol=0, rtol=0)
+    assert len(exports) == 2
+
+
+def test_an_unwritable_cache_is_skipped(tmp_path, monkeypatch):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(blocked / "cache"))  # mkdir fails: a file is in the way
+    estimator = _estimator(4, 8, 2)
+    magnitude = torch.rand(1, 64, 8) * 4
+    with torch.inference_mode():
+        expected = estimator(magnitude)
+    torch.testing.assert_close(onnx_network(estimator, threads=1)(magnitude), expected, atol=1e-5, rtol=0)
+    assert blocked.read_text() == "x"

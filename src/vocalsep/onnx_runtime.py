@@ -10,16 +10,22 @@ so a batch of files exports once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import os
+import tempfile
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 
 from vocalsep.model import MaskEstimator
 
 Network = Callable[[torch.Tensor], torch.Tensor]
+#: Changes whenever the export's settings below change, so older cached files are not used.
+EXPORT_VERSION = "1"
 _CACHE: weakref.WeakKeyDictionary[MaskEstimator, tuple[int, Network]] = weakref.WeakKeyDictionary()
 
 
@@ -82,6 +88,70 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
         return cached[1]
     import onnxruntime
 
+    exported = _cached_export(estimator)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # No memory pattern: it plans (and keeps) one arena block per input shape; off, the
+    # arena reuses its blocks: ~100 MB less at the same speed (docs/SPEED.md)
+    options.enable_mem_pattern = False
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    try:
+        session = onnxruntime.InferenceSession(exported, options, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001  (a damaged cache file; ORT raises several types)
+        session = onnxruntime.InferenceSession(_cached_export(estimator, refresh=True), options,
+                                               providers=["CPUExecutionProvider"])
+
+    def run(magnitude: torch.Tensor) -> torch.Tensor:
+        feed = {"magnitude": magnitude.detach().contiguous().numpy()}
+        return torch.from_numpy(session.run(None, feed)[0])
+
+    _CACHE[estimator] = (threads, run)
+    return run
+
+
+def export_cache_dir() -> Path:
+    """Where exported networks are kept: ``$VOCALSEP_CACHE_DIR``, else ``$XDG_CACHE_HOME/vocalsep``
+    or ``~/.cache/vocalsep``."""
+    if os.environ.get("VOCALSEP_CACHE_DIR"):
+        return Path(os.environ["VOCALSEP_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vocalsep"
+
+
+def _export_key(estimator: MaskEstimator) -> str:
+    """Digest of everything the exported bytes depend on: weights, buffers, configuration, torch."""
+    digest = hashlib.sha256(f"{EXPORT_VERSION}|{torch.__version__}|{estimator.config!r}".encode())
+    for name, tensor in estimator.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _cached_export(estimator: MaskEstimator, *, refresh: bool = False) -> bytes:
+    """The ONNX bytes of ``estimator``, from the disk cache when there (unless ``refresh``)."""
+    path = export_cache_dir() / f"mask-network-{_export_key(estimator)}.onnx"
+    if not refresh:
+        with contextlib.suppress(OSError):
+            stored = path.read_bytes()
+            # the file ends with the sha256 of the rest: a flipped byte would load as other weights
+            if hashlib.sha256(stored[:-32]).digest() == stored[-32:]:
+                return stored[:-32]
+    exported = _export(estimator)
+    with contextlib.suppress(OSError):  # read-only home, full disk: run without the cache
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".export-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(exported + hashlib.sha256(exported).digest())
+            os.replace(temporary, path)  # readers see the whole file or none
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    return exported
+
+
+def _export(estimator: MaskEstimator) -> bytes:
     bins = estimator.config.stft.input_bins
     frames = 4 * estimator.config.unet.downsampling
     model = io.BytesIO()
@@ -93,18 +163,4 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
             dynamic_axes={"magnitude": {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}},
             opset_version=17,
         )
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # No memory pattern: it plans (and keeps) one arena block per input shape; off, the
-    # arena reuses its blocks: ~100 MB less at the same speed (docs/SPEED.md)
-    options.enable_mem_pattern = False
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    session = onnxruntime.InferenceSession(model.getvalue(), options, providers=["CPUExecutionProvider"])
-
-    def run(magnitude: torch.Tensor) -> torch.Tensor:
-        feed = {"magnitude": magnitude.detach().contiguous().numpy()}
-        return torch.from_numpy(session.run(None, feed)[0])
-
-    _CACHE[estimator] = (threads, run)
-    return run
+    return model.getvalue()
