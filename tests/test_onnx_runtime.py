@@ -91,3 +91,16 @@ def test_an_unwritable_cache_is_skipped(tmp_path, monkeypatch):
         expected = estimator(magnitude)
     torch.testing.assert_close(onnx_network(estimator, threads=1)(magnitude), expected, atol=1e-5, rtol=0)
     assert blocked.read_text() == "x"
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_several_threads_split_the_batch_and_give_the_same_masks(batch):
+    estimator = _estimator(4, 16, 3, "strided", 2)
+    magnitude = torch.rand(batch, 64, 40, generator=torch.Generator().manual_seed(batch)) * 4
+    with torch.inference_mode():
+        expected = estimator(magnitude)
+    got = onnx_network(estimator, threads=2)(magnitude)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    # the one-thread network of the same estimator is a separate runner with the same output
+    torch.testing.assert_close(onnx_network(estimator, threads=1)(magnitude), got, atol=1e-6, rtol=0)

@@ -17,7 +17,10 @@ import tempfile
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 import torch
 
@@ -72,7 +75,8 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
     estimator : MaskEstimator
         In eval mode; its weights are copied into the export.
     threads : int, optional
-        Intra-op threads; default ``torch.get_num_threads()``.
+        Threads; default ``torch.get_num_threads()``. Batches of two or more are split
+        between that many single-threaded sessions running at once.
 
     Returns
     -------
@@ -86,9 +90,32 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
     cached = _CACHE.get(estimator)
     if cached is not None and cached[0] == threads:
         return cached[1]
+    exported = _cached_export(estimator)
+    try:
+        whole = _session(exported, threads)
+    except Exception:  # noqa: BLE001  (a cache file that passed its digest but not ORT; several types)
+        exported = _cached_export(estimator, refresh=True)
+        whole = _session(exported, threads)
+    # With several threads, one single-threaded session per thread, each on its share of the
+    # batch (the channels), runs 1.16x faster than one session's own threads (docs/SPEED.md).
+    shares = [_session(exported, 1) for _ in range(threads)] if threads > 1 else []
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="vocalsep-onnx") if shares else None
+
+    def run(magnitude: torch.Tensor) -> torch.Tensor:
+        batch = magnitude.detach().contiguous().numpy()
+        if pool is None or batch.shape[0] < 2:
+            return torch.from_numpy(whole.run(None, {"magnitude": batch})[0])
+        parts = np.array_split(batch, min(len(shares), batch.shape[0]))
+        masks = pool.map(lambda share, part: share.run(None, {"magnitude": part})[0], shares, parts)
+        return torch.from_numpy(np.concatenate(list(masks)))
+
+    _CACHE[estimator] = (threads, run)
+    return run
+
+
+def _session(exported: bytes, threads: int):  # noqa: ANN202  (an onnxruntime.InferenceSession)
     import onnxruntime
 
-    exported = _cached_export(estimator)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -96,18 +123,10 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
     # arena reuses its blocks: ~100 MB less at the same speed (docs/SPEED.md)
     options.enable_mem_pattern = False
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    try:
-        session = onnxruntime.InferenceSession(exported, options, providers=["CPUExecutionProvider"])
-    except Exception:  # noqa: BLE001  (a damaged cache file; ORT raises several types)
-        session = onnxruntime.InferenceSession(_cached_export(estimator, refresh=True), options,
-                                               providers=["CPUExecutionProvider"])
-
-    def run(magnitude: torch.Tensor) -> torch.Tensor:
-        feed = {"magnitude": magnitude.detach().contiguous().numpy()}
-        return torch.from_numpy(session.run(None, feed)[0])
-
-    _CACHE[estimator] = (threads, run)
-    return run
+    # Idle threads sleep instead of spinning: spinning ORT threads starved torch's STFT and the
+    # file I/O between network calls (2 threads: 0.030 -> 0.021 s per s of audio)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(exported, options, providers=["CPUExecutionProvider"])
 
 
 def export_cache_dir() -> Path:
