@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from vocalsep.audio import SUBTYPES, AudioReader, AudioWriter
@@ -90,6 +90,7 @@ def separate_file(
     overwrite: bool = False,
     skip_existing: bool = False,
     progress: bool = False,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> dict[str, Path]:
     """Separate one audio file into ``vocals`` and ``accompaniment`` files.
 
@@ -119,6 +120,9 @@ def separate_file(
         an interrupted batch).
     progress : bool
         Show a progress bar on stderr.
+    on_progress : callable, optional
+        Called as ``on_progress(samples_done, total_samples)`` as the stems are written
+        (``total_samples`` is None when the decoder cannot tell the length in advance).
 
     Returns
     -------
@@ -151,10 +155,14 @@ def separate_file(
     written: list[Path] = []
     try:
         writers = {stem: AudioWriter(targets[stem], reader.sample_rate, reader.channels) for stem in STEM_NAMES}
+        done = 0
         with _progress_bar(reader.frames, input_path.name, progress) as update:
             for vocals, accompaniment in separate_stream(separator, reader.blocks(), reader.sample_rate, progress=update):
                 writers["vocals"].write(vocals)
                 writers["accompaniment"].write(accompaniment)
+                done += vocals.shape[1]
+                if on_progress is not None:
+                    on_progress(done, reader.frames)
         peak = max(writer.peak for writer in writers.values())
         gain = output_gain(peak, "none" if subtype == "FLOAT" else clip)
         for stem in STEM_NAMES:  # the slow conversions first, then the pair of renames

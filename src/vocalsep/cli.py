@@ -79,6 +79,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from vocalsep.web import make_server
+
+    with tempfile.TemporaryDirectory(prefix="vocalsep-web-") as scratch:
+        folder = Path(args.folder) if args.folder else Path(scratch)
+        server = make_server(folder, host=args.host, port=args.port, model=args.model)
+        host, port = server.server_address[:2]
+        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
+        print(f"vocalsep web page: {url}  (results in {folder}{'' if args.folder else ', removed on exit'}; Ctrl+C stops)",
+              flush=True)
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vocalsep.api import separate_file
     from vocalsep.audio import save_audio
@@ -310,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="score the model on the validation tracks of this run configuration's [data] "
                              "and store the scores in the file (for runs trained without validation)")
     export.set_defaults(handler=cmd_export)
+
+    web = commands.add_parser("web", help="a local web page: upload a song, play and download its stems and melody")
+    web.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this computer only)")
+    web.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    web.add_argument("--folder", help="keep uploads and results here (default: a temporary folder)")
+    web.add_argument("--model", default="default", help="bundled model name or checkpoint")
+    web.add_argument("--open", action="store_true", help="open the page in the default browser")
+    web.set_defaults(handler=cmd_web)
 
     demo = commands.add_parser("demo", help="generate a synthetic song and separate it")
     demo.add_argument("-o", "--output", default="demo", help="output folder (default: demo)")

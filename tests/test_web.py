@@ -1,0 +1,123 @@
+"""The local web page: uploads become jobs whose stems, melody and pictures can be fetched."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from support import tiny_checkpoint, write_song
+
+from vocalsep.errors import VocalsepError
+from vocalsep.web import make_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A served page on a free port with the tiny model; yields its base URL."""
+    served = make_server(tmp_path / "jobs", port=0, model=str(tiny_checkpoint(tmp_path)), max_upload_mb=1)
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{served.server_address[1]}"
+    served.shutdown()
+    served.server_close()
+
+
+def _request(url: str, data: bytes | None = None) -> tuple[int, bytes, str]:
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read(), answer.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get("Content-Type", "")
+
+
+def _finished(base: str, job_id: str, seconds: float = 120.0) -> dict:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        job = json.loads(_request(f"{base}/jobs/{job_id}")[1])
+        if job["state"] in ("done", "failed"):
+            return job
+        assert 0.0 <= job["progress"] <= 1.0
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['state']} after {seconds} s")
+
+
+def test_the_page_is_served(server: str) -> None:
+    status, body, kind = _request(server + "/")
+    assert status == 200 and kind.startswith("text/html")
+    assert b"<input type=\"file\"" in body and b"Separate" in body
+
+
+def test_an_upload_gives_stems_melody_and_pictures(server: str, tmp_path: Path) -> None:
+    mixture = write_song(tmp_path / "my song.wav", seconds=2.0, rate=16000)
+    status, body, _ = _request(server + "/jobs?name=my%20song.wav", (tmp_path / "my song.wav").read_bytes())
+    assert status == 202
+    job = _finished(server, json.loads(body)["id"])
+    assert job["state"] == "done" and job["error"] is None and "notes" in job["summary"]
+    assert set(job["files"]) == {"vocals", "accompaniment", "spectrograms", "melody", "notes", "midi", "f0"}
+    stems = {}
+    for stem in ("vocals", "accompaniment"):
+        status, data, kind = _request(server + job["files"][stem])
+        assert status == 200 and kind == "audio/wav"
+        stems[stem], rate = soundfile.read(io.BytesIO(data), always_2d=True)
+        assert rate == 16000 and stems[stem].shape == mixture.T.shape
+    # 16-bit stems that sum back to the upload
+    np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], mixture.T, atol=2e-4)
+    for picture in ("spectrograms", "melody"):
+        status, data, kind = _request(server + job["files"][picture])
+        assert status == 200 and kind == "image/png" and data.startswith(b"\x89PNG")
+    status, data, _ = _request(server + job["files"]["notes"])
+    assert status == 200 and data.splitlines()[0].startswith(b"onset")
+
+
+def test_bad_uploads_get_one_line_and_no_results(server: str, tmp_path: Path) -> None:
+    status, body, _ = _request(server + "/jobs?name=empty.mp3", b"")
+    assert status == 400 and "empty" in json.loads(body)["error"]
+    status, body, _ = _request(server + "/jobs?name=big.wav", b"x" * (2**20 + 1))
+    assert status == 413 and "larger than 1 MB" in json.loads(body)["error"]
+    status, body, _ = _request(server + "/jobs?name=../../notes.mp3", b"this is not audio")
+    assert status == 202
+    job = _finished(server, json.loads(body)["id"])
+    assert job["state"] == "failed" and job["files"] == {}
+    assert "notes.mp3: not a readable audio file" in job["error"] and "\n" not in job["error"]
+    assert job["error"].startswith("notes.mp3:") and str(tmp_path) not in job["error"]  # no server folders
+
+
+def test_only_published_results_can_be_fetched(server: str, tmp_path: Path) -> None:
+    write_song(tmp_path / "a.wav", seconds=1.0)
+    job = _finished(server, json.loads(_request(server + "/jobs?name=a.wav", (tmp_path / "a.wav").read_bytes())[1])["id"])
+    assert job["state"] == "done"
+    for path in (f"/files/{job['id']}/..%2Finput%2Fa.wav", f"/files/{job['id']}/a.wav", "/files/nojob/vocals.wav",
+                 "/jobs/nojob", "/etc/passwd"):
+        status, body, _ = _request(server + path)
+        assert status == 404 and json.loads(body) == {"error": "not found"}
+
+
+def test_a_busy_port_is_one_error_line(tmp_path: Path) -> None:
+    first = make_server(tmp_path / "one", port=0)
+    try:
+        with pytest.raises(VocalsepError, match=r"cannot serve on 127\.0\.0\.1:\d+"):
+            make_server(tmp_path / "two", port=first.server_address[1])
+    finally:
+        first.server_close()
+
+
+def test_the_command_reports_a_busy_port_in_one_line(tmp_path: Path, capsys) -> None:
+    from vocalsep.cli import main
+
+    first = make_server(tmp_path / "one", port=0)
+    try:
+        code = main(["web", "--port", str(first.server_address[1]), "--folder", str(tmp_path / "two")])
+    finally:
+        first.server_close()
+    error = capsys.readouterr().err
+    assert code != 0 and "cannot serve on" in error and len(error.strip().splitlines()) == 1
