@@ -37,26 +37,14 @@ def with_steps(config: RunConfig, steps: int, stems: str | None, logs: int) -> R
     return dataclasses.replace(config, data=data, train=train)
 
 
-def write_toml(config: RunConfig, path: Path) -> Path:
-    """A TOML file that ``RunConfig.from_file`` reads back as ``config``."""
-    lines = [f"name = {json.dumps(config.name)}"]
-    for section, values in (("model.stft", config.model.stft), ("model.unet", config.model.unet),
-                            ("data", config.data), ("train", config.train)):
-        lines.append(f"[{section}]")
-        for key, value in dataclasses.asdict(values).items():
-            value = list(value) if isinstance(value, tuple) else value
-            lines.append(f"{key} = {json.dumps(value)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def run_all(configs: dict[str, RunConfig], folder: Path, device: str, deadline: float) -> None:
     """Train every configuration in its own process at once; stop any still running at ``deadline``."""
     processes = []
     for name, config in configs.items():
         run = folder / name
         run.mkdir(parents=True, exist_ok=True)
-        toml = write_toml(config, folder / f"{name}.toml")
+        toml = folder / f"{name}.toml"
+        toml.write_text(config.to_toml())
         log = (folder / f"{name}.out").open("w")
         processes.append(subprocess.Popen([sys.executable, "-c", TRAIN, str(toml), str(run), device],
                                           stdout=log, stderr=subprocess.STDOUT))
@@ -72,7 +60,8 @@ def seconds_per_step(log: Path) -> float:
     """From the last two entries of a run's log.jsonl."""
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     first, last = entries[-2], entries[-1]
-    return (last["train_seconds"] - first["train_seconds"]) / (last["step"] - first["step"])
+    # the log rounds seconds to 0.1: a tiny network can show none, so never below a millisecond
+    return max(1e-3, (last["train_seconds"] - first["train_seconds"]) / (last["step"] - first["step"]))
 
 
 def main() -> None:

@@ -215,3 +215,12 @@ def test_toml_with_unknown_section(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         RunConfig.from_file(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "fast"])
+def test_a_run_written_as_toml_reads_back_equal(tmp_path, name):
+    run = RunConfig.from_file(REPO / "configs" / f"{name}.toml")
+    path = tmp_path / "again.toml"
+    path.write_text(run.to_toml())
+    assert RunConfig.from_file(path) == run
+    assert tomllib.loads(run.to_toml())["train"]["steps"] == run.train.steps

@@ -100,7 +100,7 @@ def test_learning_rate_warms_up_then_decays() -> None:
 def test_train_and_export_from_the_command_line(tmp_path: Path, capsys) -> None:
     config = _config(tmp_path, steps=3)
     config_file = tmp_path / "run.toml"
-    config_file.write_text(_toml(config.to_dict()))
+    config_file.write_text(config.to_toml())
     assert main(["train", "--config", str(config_file), "--run", str(tmp_path / "run"), "-q"]) == 0
     assert "trained 3 steps" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "mini", "--to", str(tmp_path / "models")]) == 0
@@ -127,18 +127,6 @@ def test_accompaniment_term_changes_training(tmp_path: Path) -> None:
     other = read_checkpoint(tmp_path / "weighted" / "last.pt")["state_dict"]
     assert plain_summary["steps"] == weighted_summary["steps"] == 2
     assert any(not torch.equal(plain[k], other[k]) for k in plain if plain[k].is_floating_point())
-
-
-def _toml(values: dict, prefix: str = "") -> str:
-    """A minimal TOML writer for nested dicts of scalars and lists of strings."""
-    scalars, tables = [], []
-    for key, value in values.items():
-        if isinstance(value, dict):
-            tables.append(_toml(value, f"{prefix}{key}."))
-        else:
-            scalars.append(f"{key} = {json.dumps(value)}")
-    header = f"[{prefix[:-1]}]\n" if prefix and scalars else ""
-    return header + "\n".join(scalars) + "\n" + "".join(tables)
 
 
 def test_training_log_plots_as_a_picture(tmp_path: Path, capsys) -> None:
@@ -224,7 +212,7 @@ def test_export_can_score_a_run_trained_without_validation(tmp_path: Path, capsy
     train(blind, tmp_path / "run", progress=False)
     assert set(read_checkpoint(tmp_path / "run" / "best.pt")["training_summary"]["validation"]) == {"step"}
     config_file = tmp_path / "with-validation.toml"
-    config_file.write_text(_toml(config.to_dict()))
+    config_file.write_text(config.to_toml())
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "mini", "--to", str(tmp_path / "models"),
                  "--validate", str(config_file)]) == 0
     summary = read_checkpoint(next((tmp_path / "models").glob("mini-*.pt")))["training_summary"]
@@ -232,7 +220,7 @@ def test_export_can_score_a_run_trained_without_validation(tmp_path: Path, capsy
     assert np.isfinite(summary["validation"]["stems_vocals_sdr"]) and summary["valid_tracks"] == ["track0"]
     # a configuration without validation data is a one-line error, not an empty score
     blind_file = tmp_path / "blind.toml"
-    blind_file.write_text(_toml(blind.to_dict()))
+    blind_file.write_text(blind.to_toml())
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "other", "--to", str(tmp_path / "models"),
                  "--validate", str(blind_file)]) != 0
     assert "names no validation tracks" in capsys.readouterr().err

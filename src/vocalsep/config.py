@@ -250,6 +250,18 @@ class RunConfig:
         except ValueError as error:
             raise ConfigError(f"invalid run configuration: {error}") from None
 
+    def to_toml(self) -> str:
+        """This run as TOML that ``from_file`` reads back as an equal configuration."""
+        import json
+
+        lines = [f"name = {json.dumps(self.name)}"]
+        for section, values in (("model.stft", self.model.stft.to_dict()), ("model.unet", self.model.unet.to_dict()),
+                                ("data", self.data.to_dict()), ("train", self.train.to_dict())):
+            lines.append(f"\n[{section}]")
+            # JSON spells strings, numbers, booleans and lists of them as TOML does
+            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        return "\n".join(lines) + "\n"
+
     @classmethod
     def from_file(cls, path: str | Path) -> RunConfig:
         """Read a run configuration from a TOML file."""
