@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import json
 import threading
 import time
@@ -121,3 +123,18 @@ def test_the_command_reports_a_busy_port_in_one_line(tmp_path: Path, capsys) -> 
         first.server_close()
     error = capsys.readouterr().err
     assert code != 0 and "cannot serve on" in error and len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_the_pages_own_script_uploads_and_shows_the_results(server: str, tmp_path: Path) -> None:
+    write_song(tmp_path / "song.wav", seconds=1.0)
+    harness = Path(__file__).with_name("web_page_harness.js")
+    result = subprocess.run(["node", str(harness), server, str(tmp_path / "song.wav")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    html = result.stdout
+    assert "<h3>my song.wav</h3>" in html  # the name is escaped and shown as chosen
+    for stem in ("vocals", "accompaniment"):
+        assert f'<audio controls preload="none" src="/files/' in html and f"/{stem}.wav" in html
+    for name in ("spectrograms.png", "melody.png", "notes.csv", "notes.mid", "f0.csv"):
+        assert name in html
