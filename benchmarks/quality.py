@@ -129,6 +129,10 @@ def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], Sy
     run_row("wide")
     run_row("fast")
     run_row("default")
+    checkpoint_row("default+shift2", runs / "default" / "best.pt",
+                   lambda p: shifted(Separator.from_pretrained(p), 2))
+    checkpoint_row("default+wiener", runs / "default" / "best.pt",
+                   lambda p: wiener_filtered(Separator.from_pretrained(p)))
     for run in CALIBRATED_RUNS:
         run_row(f"{run}+s0.6")
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]
