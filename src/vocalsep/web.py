@@ -187,6 +187,7 @@ def make_handler(workshop: Workshop, max_upload_bytes: int) -> type[BaseHTTPRequ
                 self._json(HTTPStatus.BAD_REQUEST, {"error": "the upload is empty: choose an audio file"})
                 return
             if length > max_upload_bytes:
+                self.close_connection = True  # the rest of the body is not read
                 self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                            {"error": f"the file is larger than {max_upload_bytes // 2**20} MB"})
                 return
