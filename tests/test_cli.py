@@ -153,3 +153,19 @@ def test_skip_existing_finishes_a_batch_without_redoing_files(tmp_path: Path, mo
     assert _run(*args, "--skip-existing") == 0
     assert (tmp_path / "out" / "a" / "vocals.wav").stat().st_mtime_ns == finished
     assert (tmp_path / "out" / "b" / "vocals.wav").exists()
+
+
+def test_threads_option_sets_the_threads_and_refuses_nonsense(tmp_path: Path, model: str, capsys,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    write_song(tmp_path / "song.wav")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    calls: list[int] = []
+    assert _run("separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model, "-q",
+                "--threads", "2") == 0
+    assert calls == [2] and (tmp_path / "out" / "song" / "vocals.wav").exists()
+    assert _run("separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "o2"), "--model", model, "--threads", "0") == 1
+    error = capsys.readouterr().err.strip()
+    assert error == "vocalsep: error: --threads must be at least 1, not 0"
+    assert not (tmp_path / "o2").exists()

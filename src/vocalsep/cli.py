@@ -15,9 +15,21 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
     print(f"vocalsep: warning: {message}", file=sys.stderr)
 
 
+def _set_threads(threads: int | None) -> None:
+    """Threads for the network and the transforms (default: torch's, one per core)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise VocalsepError(f"--threads must be at least 1, not {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def cmd_separate(args: argparse.Namespace) -> int:
     from vocalsep.api import find_inputs, separate_files
 
+    _set_threads(args.threads)
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
@@ -84,6 +96,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     from vocalsep.web import make_server
 
+    _set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="vocalsep-web-") as scratch:
         folder = Path(args.folder) if args.folder else Path(scratch)
         server = make_server(folder, host=args.host, port=args.port, model=args.model)
@@ -234,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     separate.add_argument("-o", "--output", default="separated", help="output folder (default: separated)")
     separate.add_argument("--model", default="default", help="bundled model name or checkpoint path")
+    separate.add_argument("--threads", type=int, metavar="N",
+                          help="CPU threads (default: one per core; 1 leaves the other cores free)")
     separate.add_argument("--format", choices=("wav", "flac"), default="wav")
     separate.add_argument("--bits", type=int, choices=(16, 24, 32),
                           help="sample size; 32 writes float wav (default: 32 for wav, 24 for flac)")
@@ -341,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
     web.add_argument("--folder", help="keep uploads and results here (default: a temporary folder)")
     web.add_argument("--model", default="default", help="bundled model name or checkpoint")
+    web.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: one per core)")
     web.add_argument("--open", action="store_true", help="open the page in the default browser")
     web.set_defaults(handler=cmd_web)
 
