@@ -146,3 +146,24 @@ def test_the_pages_own_script_uploads_and_shows_the_results(server: str, tmp_pat
         assert f'<audio controls preload="none" src="/files/' in html and f"/{stem}.wav" in html
     for name in ("spectrograms.png", "melody.png", "notes.csv", "notes.mid", "f0.csv"):
         assert name in html
+
+
+def test_old_jobs_are_deleted_as_new_ones_finish(tmp_path: Path) -> None:
+    served = make_server(tmp_path / "jobs", port=0, model=str(tiny_checkpoint(tmp_path)), keep_jobs=2)
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{served.server_address[1]}"
+    try:
+        write_song(tmp_path / "s.wav", seconds=0.5)
+        ids = []
+        for index in range(3):
+            job = json.loads(_request(f"{base}/jobs?name=s{index}.wav", (tmp_path / "s.wav").read_bytes())[1])
+            ids.append(job["id"])
+            _finished(base, job["id"])
+        time.sleep(0.5)  # the worker forgets after marking the job done
+        assert _request(f"{base}/jobs/{ids[0]}")[0] == 404 and not (tmp_path / "jobs" / ids[0]).exists()
+        for kept in ids[1:]:
+            assert _request(f"{base}/jobs/{kept}")[0] == 200 and (tmp_path / "jobs" / kept).is_dir()
+    finally:
+        served.shutdown()
+        served.server_close()

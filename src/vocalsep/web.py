@@ -41,6 +41,8 @@ RESULT_FILES = {
 CONTENT_TYPES = {".wav": "audio/wav", ".png": "image/png", ".csv": "text/csv", ".mid": "audio/midi"}
 #: Melody and pictures hold the whole song in memory; longer songs get their stems only.
 MELODY_MAX_SECONDS = 15 * 60
+#: Finished jobs kept on disk; older ones are deleted as new ones finish (a long session fills no disk).
+KEEP_JOBS = 20
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -70,9 +72,10 @@ class Job:
 class Workshop:
     """Jobs by id and the one worker thread that runs them in order."""
 
-    def __init__(self, folder: Path, model: str = "default") -> None:
+    def __init__(self, folder: Path, model: str = "default", keep: int = KEEP_JOBS) -> None:
         self.folder = folder
         self.model = model
+        self.keep = keep
         self.jobs: dict[str, Job] = {}
         self.queue: queue.Queue[Job] = queue.Queue()
         self.separator = None  # loaded by the worker on its first job
@@ -115,6 +118,14 @@ class Workshop:
                 job.state, job.error = "failed", str(error).replace(f"{job.folder / 'input'}/", "")
             except Exception as error:  # noqa: BLE001  (the page shows one line, the server keeps serving)
                 job.state, job.error = "failed", f"internal error: {type(error).__name__}: {error}"[:300]
+            self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Delete the oldest finished jobs beyond ``keep``; their pages answer 404 from then on."""
+        finished = [job for job in list(self.jobs.values()) if job.state in ("done", "failed")]  # uploads add jobs meanwhile
+        for job in sorted(finished, key=lambda job: job.created)[: max(0, len(finished) - self.keep)]:
+            self.jobs.pop(job.id, None)
+            shutil.rmtree(job.folder, ignore_errors=True)
 
     def _run(self, job: Job) -> None:
         from vocalsep.api import separate_file
@@ -169,11 +180,10 @@ def make_handler(workshop: Workshop, max_upload_bytes: int) -> type[BaseHTTPRequ
             parts = [unquote(p) for p in urlsplit(self.path).path.split("/") if p]
             if not parts:
                 self._send(HTTPStatus.OK, PAGE.encode(), "text/html; charset=utf-8")
-            elif len(parts) == 2 and parts[0] == "jobs" and parts[1] in workshop.jobs:
-                self._json(HTTPStatus.OK, workshop.jobs[parts[1]].to_dict())
+            elif len(parts) == 2 and parts[0] == "jobs" and (job := workshop.jobs.get(parts[1])):
+                self._json(HTTPStatus.OK, job.to_dict())
             elif len(parts) == 3 and parts[0] == "files" and (path := workshop.result_path(parts[1], parts[2])):
-                kind = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-                self._send(HTTPStatus.OK, path.read_bytes(), kind, download=path.name)
+                self._send_file(path)
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
@@ -199,16 +209,30 @@ def make_handler(workshop: Workshop, max_upload_bytes: int) -> type[BaseHTTPRequ
                 return
             self._json(HTTPStatus.ACCEPTED, job.to_dict())
 
+        def _send_file(self, path: Path) -> None:
+            """Stream a result file in blocks (an hour of stems is hundreds of MB)."""
+            try:
+                stream = path.open("rb")
+            except OSError:  # deleted meanwhile (an old job forgotten)
+                self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                return
+            with stream:
+                size = path.stat().st_size
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
+                self.send_header("Content-Length", str(size))
+                self.send_header("Content-Disposition", f'inline; filename="{path.name}"')
+                self.end_headers()
+                shutil.copyfileobj(stream, self.wfile, 1 << 20)
+
         def _json(self, status: HTTPStatus, value: dict[str, Any]) -> None:
             self._send(status, json.dumps(value).encode(), "application/json")
 
-        def _send(self, status: HTTPStatus, body: bytes, kind: str, download: str | None = None) -> None:
+        def _send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            if download:
-                self.send_header("Content-Disposition", f'inline; filename="{download}"')
             self.end_headers()
             self.wfile.write(body)
 
@@ -217,12 +241,12 @@ def make_handler(workshop: Workshop, max_upload_bytes: int) -> type[BaseHTTPRequ
 
 def make_server(
     folder: str | Path, *, host: str = "127.0.0.1", port: int = 8765, model: str = "default",
-    max_upload_mb: int = 1024,
+    max_upload_mb: int = 1024, keep_jobs: int = KEEP_JOBS,
 ) -> ThreadingHTTPServer:
     """A server (not yet serving) whose jobs live in ``folder``; ``port=0`` picks a free port."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    workshop = Workshop(folder, model)
+    workshop = Workshop(folder, model, keep_jobs)
     try:
         server = ThreadingHTTPServer((host, port), make_handler(workshop, max_upload_mb * 2**20))
     except OSError as error:
