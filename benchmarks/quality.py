@@ -120,19 +120,17 @@ def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], Sy
         else:
             checkpoint_row(name, runs / run / "best.pt", lambda p: model_system(Separator.from_pretrained(p)))
 
+    def test_time_rows(run: str) -> None:
+        """The run, then the test-time tricks on it: shift averaging and the Wiener post-filter."""
+        run_row(run)
+        checkpoint_row(f"{run}+shift2", runs / run / "best.pt", lambda p: shifted(Separator.from_pretrained(p), 2))
+        checkpoint_row(f"{run}+wiener", runs / run / "best.pt", lambda p: wiener_filtered(Separator.from_pretrained(p)))
+
     run_row("seed")
-    run_row("default-v1")
-    checkpoint_row("default-v1+shift2", runs / "default-v1" / "best.pt",
-                   lambda p: shifted(Separator.from_pretrained(p), 2))
-    checkpoint_row("default-v1+wiener", runs / "default-v1" / "best.pt",
-                   lambda p: wiener_filtered(Separator.from_pretrained(p)))
+    test_time_rows("default-v1")
     run_row("wide")
     run_row("fast")
-    run_row("default")
-    checkpoint_row("default+shift2", runs / "default" / "best.pt",
-                   lambda p: shifted(Separator.from_pretrained(p), 2))
-    checkpoint_row("default+wiener", runs / "default" / "best.pt",
-                   lambda p: wiener_filtered(Separator.from_pretrained(p)))
+    test_time_rows("default")
     for run in CALIBRATED_RUNS:
         run_row(f"{run}+s0.6")
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]
