@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,13 +262,11 @@ class PatchSampler:
         draws = self.draw(size, generator)
         patch = self.config.patch_frames
         mixtures, voices, accompaniments = [], [], []
-        for k in range(size):
-            vocal = self.vocals[int(draws.vocal_track[k])][int(draws.vocal_channel[k])]
-            vocal = vocal[:, int(draws.vocal_offset[k]) : int(draws.vocal_offset[k]) + patch]
-            source = self.accompaniment[int(draws.accompaniment_track[k])][int(draws.accompaniment_channel[k])]
-            accompaniment = source[:, int(draws.accompaniment_offset[k]) : int(draws.accompaniment_offset[k]) + patch]
-            vocal = vocal * float(draws.vocal_gain[k])
-            accompaniment = accompaniment * float(draws.accompaniment_gain[k])
+        for i, channel, offset, j, other_channel, other_offset, vocal_gain, accompaniment_gain in zip(
+            *(column.tolist() for column in dataclasses.astuple(draws))
+        ):
+            vocal = self.vocals[i][channel, :, offset : offset + patch] * vocal_gain
+            accompaniment = self.accompaniment[j][other_channel, :, other_offset : other_offset + patch] * accompaniment_gain
             mixtures.append((vocal + accompaniment).abs())
             voices.append(vocal.abs())
             accompaniments.append(accompaniment.abs())
@@ -366,7 +365,7 @@ class DevicePatches:
 
 
 def _stack_padded(specs: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """(tracks, 2, bins, longest) on ``device``; mono tracks fill channel 0, the rest is zeros."""
+    """(tracks, most channels, bins, longest) on ``device``; shorter or mono tracks are zero-padded."""
     longest = max(spec.shape[-1] for spec in specs)
     channels = max(spec.shape[0] for spec in specs)
     stack = torch.zeros(len(specs), channels, specs[0].shape[1], longest, dtype=specs[0].dtype, device=device)
