@@ -197,8 +197,9 @@ def train(
         if done % config.train.validate_every == 0 or done == config.train.steps:
             started = time.perf_counter()
             evaluated.eval()
-            scored = evaluated if target.type == "cpu" else copy.deepcopy(evaluated).cpu()
-            metrics = validate(scored, valid_tracks) if valid_tracks else {}
+            metrics = {}
+            if valid_tracks:  # the separator runs on the CPU: score a CPU copy of a GPU model
+                metrics = validate(evaluated if target.type == "cpu" else copy.deepcopy(evaluated).cpu(), valid_tracks)
             current = score(metrics)
             entry = {
                 "step": done,

@@ -128,8 +128,9 @@ class Workshop:
             shutil.rmtree(job.folder, ignore_errors=True)
 
     def _run(self, job: Job) -> None:
+        import soundfile
+
         from vocalsep.api import separate_file
-        from vocalsep.audio import AudioReader
         from vocalsep.separator import Separator
 
         song = job.folder / "input" / job.name
@@ -143,9 +144,7 @@ class Workshop:
         stems = separate_file(song, job.folder / "out", separator=self.separator, bits=16, on_progress=advance)
         results = job.results = stems["vocals"].parent
         job.files = ["vocals", "accompaniment"]
-        reader = AudioReader(song)
-        seconds = reader.frames / reader.sample_rate if reader.frames else None
-        if seconds is None or seconds > MELODY_MAX_SECONDS:
+        if soundfile.info(str(stems["vocals"])).duration > MELODY_MAX_SECONDS:  # our wav: its header is exact
             job.summary = "melody and pictures are made for songs up to 15 minutes; use `vocalsep pitch` for longer ones"
             return
         job.state, job.progress = "melody", 0.85
