@@ -25,10 +25,6 @@ from pathlib import Path
 
 from vocalsep.config import RunConfig
 
-TRAIN = "from vocalsep.config import RunConfig; from vocalsep.train import train; import sys; " \
-        "train(RunConfig.from_file(sys.argv[1]), sys.argv[2], progress=False, device=sys.argv[3])"
-
-
 def with_steps(config: RunConfig, steps: int, stems: str | None, logs: int) -> RunConfig:
     """``config`` trained for ``steps`` steps, logging ``logs`` times, on ``stems`` if given."""
     data = dataclasses.replace(config.data, stem_folders=(stems,)) if stems else config.data
@@ -39,21 +35,21 @@ def with_steps(config: RunConfig, steps: int, stems: str | None, logs: int) -> R
 
 def run_all(configs: dict[str, RunConfig], folder: Path, device: str, deadline: float) -> None:
     """Train every configuration in its own process at once; stop any still running at ``deadline``."""
-    processes = []
+    processes = {}
     for name, config in configs.items():
-        run = folder / name
-        run.mkdir(parents=True, exist_ok=True)
         toml = folder / f"{name}.toml"
+        folder.mkdir(parents=True, exist_ok=True)
         toml.write_text(config.to_toml())
         log = (folder / f"{name}.out").open("w")
-        processes.append(subprocess.Popen([sys.executable, "-c", TRAIN, str(toml), str(run), device],
-                                          stdout=log, stderr=subprocess.STDOUT))
-    for process in processes:
+        command = [sys.executable, "-m", "vocalsep", "train", "--config", str(toml), "--run", str(folder / name),
+                   "--device", device, "-q"]
+        processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    for name, process in processes.items():
         try:
             process.wait(timeout=max(1.0, deadline - time.time()))
         except subprocess.TimeoutExpired:
             process.kill()
-            print(f"stopped at the deadline: {process.args[3]}", flush=True)
+            print(f"stopped at the deadline: {name}", flush=True)
 
 
 def seconds_per_step(log: Path) -> float:
