@@ -79,10 +79,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     tracks = None
     if args.validate:
         from vocalsep.config import RunConfig
-        from vocalsep.data import training_tracks
+        from vocalsep.data import validation_tracks
         from vocalsep.errors import ConfigError
 
-        tracks = training_tracks(RunConfig.from_file(args.validate).data)[1]
+        tracks = validation_tracks(RunConfig.from_file(args.validate).data)
         if not tracks:
             raise ConfigError(f"{args.validate}: its [data] names no validation tracks")
     path = export_model(args.checkpoint, args.name, Path(args.to) if args.to else None,

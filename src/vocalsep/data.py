@@ -195,22 +195,27 @@ def discover_tracks(root: str | Path, split: str = "valid") -> list[StemTrack]:
 def training_tracks(config: DataConfig) -> tuple[list[StemTrack], list[StemTrack]]:
     """The configured (training, validation) tracks, from every source that exists."""
     train: list[StemTrack] = []
-    valid: list[StemTrack] = []
     if config.musdb_root and Path(config.musdb_root).is_dir():
         train += musdb_tracks(config.musdb_root, "train")
-        valid += musdb_tracks(config.musdb_root, "valid")
     if config.mir1k_root and Path(config.mir1k_root).is_dir():
-        held = tuple(config.mir1k_validation_songs)
-        train += mir1k_tracks(config.mir1k_root, exclude=held)
-        if held:
-            valid += mir1k_tracks(config.mir1k_root, songs=held)
+        train += mir1k_tracks(config.mir1k_root, exclude=tuple(config.mir1k_validation_songs))
     for folder in config.stem_folders:
         train += stem_folder_tracks(folder)
-    for folder in config.validation_folders:
-        valid += stem_folder_tracks(folder)
     if not train:
         raise DatasetError("no training data found: set data.musdb_root, mir1k_root or stem_folders")
-    return train, valid
+    return train, validation_tracks(config)
+
+
+def validation_tracks(config: DataConfig) -> list[StemTrack]:
+    """The configured validation tracks alone (MUSDB18 split, held-out MIR-1K songs, folders)."""
+    valid: list[StemTrack] = []
+    if config.musdb_root and Path(config.musdb_root).is_dir():
+        valid += musdb_tracks(config.musdb_root, "valid")
+    if config.mir1k_root and Path(config.mir1k_root).is_dir() and config.mir1k_validation_songs:
+        valid += mir1k_tracks(config.mir1k_root, songs=tuple(config.mir1k_validation_songs))
+    for folder in config.validation_folders:
+        valid += stem_folder_tracks(folder)
+    return valid
 
 
 class PatchSampler:
