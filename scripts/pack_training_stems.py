@@ -28,7 +28,7 @@ import soundfile
 
 from vocalsep.audio import resample
 from vocalsep.config import RunConfig
-from vocalsep.data import StemTrack, mir1k_tracks, musdb_tracks
+from vocalsep.data import StemTrack, training_set
 
 
 def pack(track: StemTrack, folder: Path, rate: int | None) -> int:
@@ -50,12 +50,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--musdb-rate", type=int, help="resample MUSDB18 to this rate (default: keep 44.1 kHz)")
     args = parser.parse_args()
-    data = RunConfig.from_file(args.config).data
-    tracks = []
-    if data.musdb_root:
-        tracks += [(t, args.musdb_rate) for t in musdb_tracks(data.musdb_root, "train")]
-    if data.mir1k_root:
-        tracks += [(t, None) for t in mir1k_tracks(data.mir1k_root, exclude=tuple(data.mir1k_validation_songs))]
+    tracks = [(t, args.musdb_rate if t.source == "musdb" else None)
+              for t in training_set(RunConfig.from_file(args.config).data)]
     total = 0
     for track, rate in tracks:
         total += pack(track, args.out / f"{track.source}-{track.name}", rate)

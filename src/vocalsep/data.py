@@ -194,6 +194,11 @@ def discover_tracks(root: str | Path, split: str = "valid") -> list[StemTrack]:
 
 def training_tracks(config: DataConfig) -> tuple[list[StemTrack], list[StemTrack]]:
     """The configured (training, validation) tracks, from every source that exists."""
+    return training_set(config), validation_tracks(config)
+
+
+def training_set(config: DataConfig) -> list[StemTrack]:
+    """The configured training tracks alone, without the validation tracks and songs."""
     train: list[StemTrack] = []
     if config.musdb_root and Path(config.musdb_root).is_dir():
         train += musdb_tracks(config.musdb_root, "train")
@@ -203,7 +208,7 @@ def training_tracks(config: DataConfig) -> tuple[list[StemTrack], list[StemTrack
         train += stem_folder_tracks(folder)
     if not train:
         raise DatasetError("no training data found: set data.musdb_root, mir1k_root or stem_folders")
-    return train, validation_tracks(config)
+    return train
 
 
 def validation_tracks(config: DataConfig) -> list[StemTrack]:
