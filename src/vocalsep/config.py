@@ -158,6 +158,10 @@ class DataConfig:
     stem_folders: tuple[str, ...] = ()
     validation_folders: tuple[str, ...] = ()
     mir1k_validation_songs: tuple[str, ...] = ("abjones_3", "amy_9")
+    #: MIR-1K singers held out of training and validated on whole (their clips are never
+    #: trained on), e.g. ``("Ani", "annar", "ariel")``: unlike held-out songs of the training
+    #: singers, they measure voices the model has never heard.
+    mir1k_validation_singers: tuple[str, ...] = ()
     patch_frames: int = 128
     remix_probability: float = 0.5
     gain_db: float = 6.0
@@ -197,6 +201,10 @@ class TrainConfig:
     #: Decay of an exponential moving average of the weights, which is what validation
     #: scores and ``best.pt`` keeps (0: off, the raw weights).
     ema_decay: float = 0.0
+    #: Starting weights: a bundled model name (``default``) or a checkpoint path whose network
+    #: has this run's architecture, so a run continues earlier training instead of starting over
+    #: ("": random initial weights). The optimiser and schedule start fresh.
+    init: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.ema_decay < 1:

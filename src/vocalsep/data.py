@@ -134,7 +134,12 @@ def _find_stem(folder: Path, stem: str) -> Path:
 
 
 def mir1k_tracks(
-    root: str | Path, *, songs: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()
+    root: str | Path,
+    *,
+    songs: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] = (),
+    singers: tuple[str, ...] | None = None,
+    exclude_singers: tuple[str, ...] = (),
 ) -> list[StemTrack]:
     """MIR-1K clips: left channel = accompaniment, right channel = singing voice.
 
@@ -146,14 +151,23 @@ def mir1k_tracks(
         Keep only clips of these songs (``singer_song``, e.g. ``"abjones_3"``).
     exclude : tuple of str
         Drop clips of these songs.
+    singers : tuple of str, optional
+        Keep only clips of these singers (the name before the first ``_``, e.g. ``"Ani"``).
+    exclude_singers : tuple of str
+        Drop clips of these singers.
+
+    Clips are ``.wav`` or ``.flac`` (the newer singers ship as FLAC).
     """
     folder = Path(root) / "Wavfile"
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no MIR-1K folder there")
     tracks = []
-    for path in sorted(folder.glob("*.wav")):
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".wav", ".flac")):
         song = path.stem.rsplit("_", 1)[0]
+        singer = path.stem.split("_", 1)[0]
         if (songs is not None and song not in songs) or song in exclude:
+            continue
+        if (singers is not None and singer not in singers) or singer in exclude_singers:
             continue
         waveform, rate = load_audio(path)
         if waveform.shape[0] != 2:
@@ -203,7 +217,8 @@ def training_set(config: DataConfig) -> list[StemTrack]:
     if config.musdb_root and Path(config.musdb_root).is_dir():
         train += musdb_tracks(config.musdb_root, "train")
     if config.mir1k_root and Path(config.mir1k_root).is_dir():
-        train += mir1k_tracks(config.mir1k_root, exclude=tuple(config.mir1k_validation_songs))
+        train += mir1k_tracks(config.mir1k_root, exclude=tuple(config.mir1k_validation_songs),
+                              exclude_singers=tuple(config.mir1k_validation_singers))
     for folder in config.stem_folders:
         train += stem_folder_tracks(folder)
     if not train:
@@ -218,6 +233,9 @@ def validation_tracks(config: DataConfig) -> list[StemTrack]:
         valid += musdb_tracks(config.musdb_root, "valid")
     if config.mir1k_root and Path(config.mir1k_root).is_dir() and config.mir1k_validation_songs:
         valid += mir1k_tracks(config.mir1k_root, songs=tuple(config.mir1k_validation_songs))
+    if config.mir1k_root and Path(config.mir1k_root).is_dir() and config.mir1k_validation_singers:
+        valid += [dataclasses.replace(track, source="mir1k_unseen") for track in
+                  mir1k_tracks(config.mir1k_root, singers=tuple(config.mir1k_validation_singers))]
     for folder in config.validation_folders:
         valid += stem_folder_tracks(folder)
     return valid
