@@ -39,7 +39,7 @@ def measure(song: Path, output: Path, threads: int) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one `vocalsep separate` process."""
     code = (
         "import resource, sys, torch; torch.set_num_threads(int(sys.argv[1])); "
-        "from vocalsep.cli import main; code = main(sys.argv[2:]); "
+        "from vocalsep.apps.cli import main; code = main(sys.argv[2:]); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
     )
     started = time.perf_counter()

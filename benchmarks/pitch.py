@@ -22,17 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vocalsep.audio import load_audio
-from vocalsep.pitch import (
-    TRACKERS,
-    PitchTrack,
-    _mono_at_analysis_rate,
-    frame_levels_db,
-    load_crepe_tiny,
-    track_pitch,
-)
-from vocalsep.pitch_eval import read_mir1k_pitch, score
-from vocalsep.pitch_train import tuning_clips
+from vocalsep.audio.io import load_audio
+from vocalsep.melody.tracking import TRACKERS, PitchTrack, _mono_at_analysis_rate, frame_levels_db, load_crepe_tiny, track_pitch
+from vocalsep.evaluation.melody import read_mir1k_pitch, score
+from vocalsep.training.pitch_train import tuning_clips
 
 MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "MIR-1K"
 
@@ -58,7 +51,7 @@ def thresholds(
     network = load_crepe_tiny(crepe_weights) if crepe_weights else None
     separator = None
     if model:
-        from vocalsep.separator import Separator
+        from vocalsep.separation.separator import Separator
 
         separator = Separator.from_pretrained(model)
     results: dict[tuple[str, float, float | None], list[dict[str, float]]] = {}

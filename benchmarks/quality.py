@@ -24,19 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vocalsep.bundle import export_model
-from vocalsep.data import StemTrack, discover_tracks
-from vocalsep.evaluate import (
-    System,
-    _mono,
-    bss_eval_sources_track,
-    build_systems,
-    evaluate_systems,
-    format_gnsdr_table,
-    format_table,
-    model_system,
-)
-from vocalsep.separator import Separator, Stems
+from vocalsep.training.export import export_model
+from vocalsep.datasets import StemTrack, discover_tracks
+from vocalsep.evaluation.separation import System, _mono, bss_eval_sources_track, build_systems, evaluate_systems, format_gnsdr_table, format_table, model_system
+from vocalsep.separation.separator import Separator, Stems
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -67,8 +67,12 @@ WARMUP_SECONDS = 5.0
 
 
 def _separate_vocalsep_file(song: Path, model: str, output: Path, options: dict[str, int]) -> float:
-    from vocalsep.api import separate_file
-    from vocalsep.separator import Separator
+    try:
+        from vocalsep.pipeline.separate import separate_file
+        from vocalsep.separation.separator import Separator
+    except ImportError:  # vocalsep@base: a checkout from before the package's subpackages
+        from vocalsep.api import separate_file
+        from vocalsep.separator import Separator
 
     separator = Separator.from_pretrained(model, **options)
     warm = output / "warm.wav"
@@ -83,12 +87,12 @@ def _array_system(name: str, model: str, options: dict[str, int]):  # noqa: ANN2
     import torch
 
     if name == "vocalsep-mem":
-        from vocalsep.separator import Separator
+        from vocalsep.separation.separator import Separator
 
         separator = Separator.from_pretrained(model, **options)
         return lambda audio: separator.separate(audio, RATE)
     if name == "spleeter":
-        from vocalsep.spleeter_peer import SpleeterPeer
+        from vocalsep.evaluation.spleeter_peer import SpleeterPeer
 
         peer = SpleeterPeer()
         return lambda audio: peer.separate(audio, RATE)
@@ -131,16 +135,16 @@ def worker(name: str, song: Path, model: str, threads: int, segment: int | None 
     torch.set_num_threads(threads)
     options = {} if segment is None else {"segment": segment}
     if name == "vocalsep-torch":
-        import vocalsep.streaming
+        import vocalsep.separation.streaming
 
-        vocalsep.streaming.onnx_network = lambda estimator: None  # the "auto" engine falls back to torch
+        vocalsep.separation.streaming.onnx_network = lambda estimator: None  # the "auto" engine falls back to torch
     if name.startswith("vocalsep:"):
         name, model = "vocalsep", name.partition(":")[2]
     if name in ("vocalsep", "vocalsep-torch", "vocalsep@base"):
         with tempfile.TemporaryDirectory() as folder:
             seconds = _separate_vocalsep_file(song, model, Path(folder), options)
     else:
-        from vocalsep.audio import load_audio
+        from vocalsep.audio.io import load_audio
 
         separate = _array_system(name, model, options)
         audio, rate = load_audio(song)

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from vocalsep.audio import resample
+from vocalsep.audio.io import resample
 from vocalsep.config import RunConfig
-from vocalsep.data import StemTrack, training_set
+from vocalsep.datasets import StemTrack, training_set
 
 
 def pack(track: StemTrack, folder: Path, rate: int | None) -> int:

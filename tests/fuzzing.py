@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 from hypothesis import strategies as st
 
-from vocalsep.audio import AudioReader, load_audio
+from vocalsep.audio.io import AudioReader, load_audio
 from vocalsep.errors import AudioReadError
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import soundfile
 import torch
 
-from vocalsep.checkpoint import model_payload, save_checkpoint
+from vocalsep.separation.checkpoint import model_payload, save_checkpoint
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.model import MaskEstimator
+from vocalsep.separation.model import MaskEstimator
 
 TINY = ModelConfig(
     stft=STFTConfig(sample_rate=16000, n_fft=512, hop_length=128, input_bins=64),

@@ -10,8 +10,8 @@ import pytest
 import soundfile
 
 from conftest import stems, write_wav
-from vocalsep import audio
-from vocalsep.audio import load_audio, load_stream, resample, save_audio
+from vocalsep.audio import io as audio
+from vocalsep.audio.io import load_audio, load_stream, resample, save_audio
 from vocalsep.errors import AudioReadError, AudioWriteError, VocalsepError
 
 #: Largest error of a round trip through each subtype (half a quantisation step and a bit).

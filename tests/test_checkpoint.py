@@ -5,19 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vocalsep import checkpoint
-from vocalsep.checkpoint import (
-    FORMAT_VERSION,
-    load_estimator,
-    model_payload,
-    read_checkpoint,
-    resolve_model,
-    save_checkpoint,
-    sha256_of,
-)
+from vocalsep.separation import checkpoint
+from vocalsep.separation.checkpoint import FORMAT_VERSION, load_estimator, model_payload, read_checkpoint, resolve_model, save_checkpoint, sha256_of
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
 from vocalsep.errors import AudioWriteError, ModelLoadError
-from vocalsep.model import MaskEstimator
+from vocalsep.separation.model import MaskEstimator
 
 CONFIG = ModelConfig(
     stft=STFTConfig(sample_rate=8000, n_fft=256, hop_length=64, input_bins=64),

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 from support import tiny_checkpoint, write_song
 
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_unknown_model_is_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_help_does_not_import_torch() -> None:
-    code = "import sys, vocalsep.cli as c\ntry:\n c.main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = "import sys, vocalsep.apps.cli as c\ntry:\n c.main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().endswith("False")
 

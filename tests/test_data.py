@@ -8,19 +8,10 @@ import torch
 
 from conftest import stems, write_wav
 from vocalsep.config import DataConfig, STFTConfig
-from vocalsep.data import (
-    MUSDB_VALIDATION,
-    DevicePatches,
-    PatchSampler,
-    StemTrack,
-    discover_tracks,
-    mir1k_tracks,
-    musdb_tracks,
-    stem_folder_tracks,
-    training_tracks,
-)
+from vocalsep.datasets import MUSDB_VALIDATION, StemTrack, discover_tracks, mir1k_tracks, musdb_tracks, stem_folder_tracks, training_tracks
+from vocalsep.training.patches import DevicePatches, PatchSampler
 from vocalsep.errors import AudioReadError, DatasetError
-from vocalsep.transforms import Spectrogram
+from vocalsep.audio.spectrogram import Spectrogram
 
 RATE = 8000
 STFT = STFTConfig(sample_rate=RATE, n_fft=256, hop_length=64, input_bins=64)

@@ -28,7 +28,7 @@ def _dataset(root: Path) -> Path:
 
 
 def test_evaluate_prints_the_table_and_writes_reports(tmp_path: Path, capsys) -> None:
-    from vocalsep.cli import main
+    from vocalsep.apps.cli import main
 
     dataset = _dataset(tmp_path / "data")
     model = tiny_checkpoint(tmp_path)
@@ -49,8 +49,8 @@ def test_evaluate_prints_the_table_and_writes_reports(tmp_path: Path, capsys) ->
 
 
 def test_mixture_baseline_scores_match_bss_eval_of_the_input(tmp_path: Path) -> None:
-    from vocalsep.data import stem_folder_tracks
-    from vocalsep.evaluate import bss_eval_track, mixture_baseline
+    from vocalsep.datasets import stem_folder_tracks
+    from vocalsep.evaluation.separation import bss_eval_track, mixture_baseline
 
     track = stem_folder_tracks(_dataset(tmp_path / "data"))[0]
     scores = bss_eval_track(track, mixture_baseline(track))
@@ -60,7 +60,7 @@ def test_mixture_baseline_scores_match_bss_eval_of_the_input(tmp_path: Path) -> 
 
 
 def test_unknown_baseline_is_one_line(tmp_path: Path, capsys) -> None:
-    from vocalsep.cli import main
+    from vocalsep.apps.cli import main
 
     dataset = _dataset(tmp_path / "data")
     model = tiny_checkpoint(tmp_path)
@@ -69,8 +69,8 @@ def test_unknown_baseline_is_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_repet_sim_finds_a_voice_over_a_repeating_loop() -> None:
-    from vocalsep.data import StemTrack
-    from vocalsep.evaluate import bss_eval_track, mixture_baseline, repet_sim_baseline
+    from vocalsep.datasets import StemTrack
+    from vocalsep.evaluation.separation import bss_eval_track, mixture_baseline, repet_sim_baseline
 
     rate = 16000
     rng = np.random.default_rng(0)
@@ -87,7 +87,7 @@ def test_repet_sim_finds_a_voice_over_a_repeating_loop() -> None:
 
 
 def test_mir1k_protocol_reports_gnsdr(tmp_path: Path, capsys) -> None:
-    from vocalsep.cli import main
+    from vocalsep.apps.cli import main
 
     folder = tmp_path / "MIR-1K" / "Wavfile"
     folder.mkdir(parents=True)

@@ -14,7 +14,7 @@ import pytest
 from fuzzing import SEEDS, Case, Tally, check_decoder, decoder_inputs
 from hypothesis import HealthCheck, given, settings
 
-from vocalsep.audio import load_audio
+from vocalsep.audio.io import load_audio
 
 #: Inputs in the CI run: a few seconds; derandomised so a failure reproduces.
 CI_EXAMPLES = 400

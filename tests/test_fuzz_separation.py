@@ -22,10 +22,10 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vocalsep.api import ClippingWarning, flac_can_store, separate_file
-from vocalsep.audio import load_audio
+from vocalsep.pipeline.separate import ClippingWarning, flac_can_store, separate_file
+from vocalsep.audio.io import load_audio
 from vocalsep.errors import AudioWriteError
-from vocalsep.separator import Separator
+from vocalsep.separation.separator import Separator
 
 CI_EXAMPLES = 15
 COMMON_RATES = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.inference import apply_in_chunks, apply_once, crossfade_window
-from vocalsep.model import MaskEstimator
+from vocalsep.separation.chunking import apply_in_chunks, apply_once, crossfade_window
+from vocalsep.separation.model import MaskEstimator
 
 
 def _spec(frames: int, bins: int = 8, batch: int = 2, seed: int = 0) -> torch.Tensor:

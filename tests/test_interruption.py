@@ -20,10 +20,10 @@ import soundfile
 import torch
 from support import TINY, song, stem_folders, tiny_checkpoint, write_song
 
-from vocalsep.checkpoint import read_checkpoint
-from vocalsep.cli import main
+from vocalsep.separation.checkpoint import read_checkpoint
+from vocalsep.apps.cli import main
 from vocalsep.config import DataConfig, RunConfig, TrainConfig
-from vocalsep.train import train
+from vocalsep.training.train import train
 
 
 def _vocalsep(*args: str) -> subprocess.Popen:
@@ -194,7 +194,7 @@ def test_a_damaged_resume_checkpoint_is_one_error_line(tmp_path: Path, capfd: py
 
 def test_every_flipped_byte_that_changes_the_weights_is_detected(tmp_path: Path) -> None:
     # torch's archive reader does not check CRCs; the stored content sha256 does.
-    from vocalsep.checkpoint import content_digest
+    from vocalsep.separation.checkpoint import content_digest
     from vocalsep.errors import ModelLoadError
 
     path = tiny_checkpoint(tmp_path)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.model import DecoderLevel, DeepUNet, MaskEstimator, SeedUNet, upsample, upsampled_conv3
+from vocalsep.separation.model import DecoderLevel, DeepUNet, MaskEstimator, SeedUNet, upsample, upsampled_conv3
 
 F, T = 64, 32
 

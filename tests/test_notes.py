@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vocalsep.errors import ConfigError, VocalsepError
-from vocalsep.notes import Note, read_midi, read_notes_csv, segment_notes, write_midi, write_notes_csv
-from vocalsep.pitch import PitchTrack, midi_to_hz
+from vocalsep.melody.notes import Note, read_midi, read_notes_csv, segment_notes, write_midi, write_notes_csv
+from vocalsep.melody.tracking import PitchTrack, midi_to_hz
 
 HOP = 0.01
 

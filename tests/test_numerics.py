@@ -18,8 +18,8 @@ import soundfile
 import torch
 from support import TINY, song, tiny_checkpoint, tiny_estimator
 
-from vocalsep.cli import main
-from vocalsep.separator import Separator
+from vocalsep.apps.cli import main
+from vocalsep.separation.separator import Separator
 
 LEVELS = [0.0, 1e-42, 1e-30, 1e-12, 1e-6, 1e-3, 1.0, 1e3, 1e6]
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.model import MaskEstimator
-from vocalsep.onnx_runtime import onnx_network
+from vocalsep.separation.model import MaskEstimator
+from vocalsep.separation.onnx_runtime import onnx_network
 
 pytest.importorskip("onnxruntime")
 
@@ -49,7 +49,7 @@ def test_onnx_runtime_equals_torch_without_the_onnx_package(monkeypatch, width, 
 
 
 def test_the_export_is_cached_on_disk_and_verified(tmp_path, monkeypatch):
-    from vocalsep import onnx_runtime
+    from vocalsep.separation import onnx_runtime
 
     monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
     estimator = _estimator(4, 16, 3, "strided", 2)

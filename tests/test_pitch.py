@@ -10,24 +10,9 @@ import pytest
 from conftest import accompaniment_noise, voice_tone, write_wav
 from support import tiny_checkpoint
 
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 from vocalsep.errors import ConfigError, VocalsepError
-from vocalsep.pitch import (
-    CREPE_TINY_FILE,
-    CREPE_TINY_SHA256,
-    SILENCE_GATE_DB,
-    PitchTrack,
-    frame_levels_db,
-    hz_to_midi,
-    hz_to_note,
-    load_crepe_tiny,
-    midi_to_hz,
-    midi_to_note,
-    read_f0_csv,
-    summarize,
-    track_pitch,
-    write_f0_csv,
-)
+from vocalsep.melody.tracking import CREPE_TINY_FILE, CREPE_TINY_SHA256, SILENCE_GATE_DB, PitchTrack, frame_levels_db, hz_to_midi, hz_to_note, load_crepe_tiny, midi_to_hz, midi_to_note, read_f0_csv, summarize, track_pitch, write_f0_csv
 
 
 def harmonic_tone(f0: float, seconds: float = 0.5, rate: int = 16000, harmonics: int = 6) -> np.ndarray:

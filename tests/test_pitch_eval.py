@@ -10,18 +10,11 @@ import pytest
 from conftest import accompaniment_noise, voice_tone, write_wav
 from support import tiny_checkpoint, tiny_estimator
 
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 from vocalsep.errors import ConfigError, DatasetError
-from vocalsep.pitch import PitchTrack, hz_to_midi
-from vocalsep.pitch_eval import (
-    HELD_OUT_SONGS,
-    evaluate_pitch,
-    mir1k_clips,
-    read_f0_annotation,
-    read_mir1k_pitch,
-    score,
-)
-from vocalsep.separator import Separator
+from vocalsep.melody.tracking import PitchTrack, hz_to_midi
+from vocalsep.evaluation.melody import HELD_OUT_SONGS, evaluate_pitch, mir1k_clips, read_f0_annotation, read_mir1k_pitch, score
+from vocalsep.separation.separator import Separator
 
 RATE = 16000
 

@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 from vocalsep.errors import ConfigError, ModelLoadError
-from vocalsep.pitch import CREPE_CENTS_OFFSET, crepe_network, load_crepe_tiny, normalize_frames
-from vocalsep.pitch_train import (
-    FrameSampler,
-    PitchTrainConfig,
-    blend_weights,
-    crepe_target,
-    export_blend,
-    song_of,
-    tone_sampler,
-    train_pitch,
-    training_clips,
-    tuning_clips,
-)
+from vocalsep.melody.tracking import CREPE_CENTS_OFFSET, crepe_network, load_crepe_tiny, normalize_frames
+from vocalsep.training.pitch_train import FrameSampler, PitchTrainConfig, blend_weights, crepe_target, export_blend, song_of, tone_sampler, train_pitch, training_clips, tuning_clips
 
 
 def bin_frequency(index: float) -> float:
@@ -171,7 +160,7 @@ def test_cli_train_pitch_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_real_mir1k_splits_are_disjoint(shared_data: Path) -> None:
-    from vocalsep.pitch_eval import HELD_OUT_SONGS
+    from vocalsep.evaluation.melody import HELD_OUT_SONGS
 
     root = shared_data / "MIR-1K"
     tuning, training = tuning_clips(root), training_clips(root)

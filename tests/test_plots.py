@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import accompaniment_noise, voice_tone, write_wav
 
-from vocalsep.cli import main
-from vocalsep.notes import segment_notes
-from vocalsep.pitch import track_pitch
-from vocalsep.plots import cqt_spectrogram, log_spectrogram, plot_melody, plot_separation
+from vocalsep.apps.cli import main
+from vocalsep.melody.notes import segment_notes
+from vocalsep.melody.tracking import track_pitch
+from vocalsep.pipeline.pictures import cqt_spectrogram, log_spectrogram, plot_melody, plot_separation
 
 RATE = 16000
 

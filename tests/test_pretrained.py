@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vocalsep.checkpoint import bundled_models, read_checkpoint, sha256_of
-from vocalsep.demo import demo_song
-from vocalsep.metrics import global_sdr
-from vocalsep.separator import Separator
+from vocalsep.separation.checkpoint import bundled_models, read_checkpoint, sha256_of
+from vocalsep.apps.demo import demo_song
+from vocalsep.evaluation.metrics import global_sdr
+from vocalsep.separation.separator import Separator
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: The shipped models (MODEL_CARD.md).
@@ -42,7 +42,7 @@ def test_demo_song_is_separated_well(name: str) -> None:
 @pytest.mark.skipif(not (SHARED_DATA / "MUSDB18-7").is_dir(), reason="../shared/data absent")
 @pytest.mark.parametrize("name", MODELS)
 def test_real_songs_beat_the_mixture_by_a_wide_margin(name: str) -> None:
-    from vocalsep.data import musdb_tracks
+    from vocalsep.datasets import musdb_tracks
 
     tracks = [t for t in musdb_tracks(SHARED_DATA / "MUSDB18-7", "valid") if t.name in CHECKED_TRACKS]
     separator = Separator.from_pretrained(name)

@@ -21,8 +21,8 @@ import pytest
 import soundfile
 from support import TINY, song, tiny_checkpoint, tiny_estimator, write_song
 
-from vocalsep.checkpoint import model_payload, read_checkpoint, save_checkpoint
-from vocalsep.cli import main
+from vocalsep.separation.checkpoint import model_payload, read_checkpoint, save_checkpoint
+from vocalsep.apps.cli import main
 from vocalsep.errors import AudioWriteError
 
 
@@ -107,7 +107,7 @@ def test_a_full_disk_during_training_keeps_the_last_checkpoint(tmp_path: Path) -
 
 LIMITED = """
 import resource, sys
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # writes beyond it fail with EFBIG
 sys.exit(main(sys.argv[2:]))
@@ -162,7 +162,7 @@ def test_a_folder_without_write_permission_is_one_line(tmp_path: Path, model: st
 
 CONCURRENT = """
 import sys
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

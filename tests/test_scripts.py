@@ -14,10 +14,10 @@ import soundfile
 from conftest import stems, write_wav
 from support import TINY
 
-from vocalsep.audio import resample
-from vocalsep.checkpoint import read_checkpoint
+from vocalsep.audio.io import resample
+from vocalsep.separation.checkpoint import read_checkpoint
 from vocalsep.config import DataConfig, RunConfig, TrainConfig
-from vocalsep.data import MUSDB_VALIDATION, stem_folder_tracks
+from vocalsep.datasets import MUSDB_VALIDATION, stem_folder_tracks
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from support import TINY, song, tiny_estimator
 
-from vocalsep.separator import Separator
+from vocalsep.separation.separator import Separator
 
 
 class _PassEverything(torch.nn.Module):

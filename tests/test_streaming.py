@@ -11,11 +11,11 @@ import soundfile
 import torch
 from support import song, tiny_estimator, write_song
 
-from vocalsep.api import separate_file
-from vocalsep.audio import AudioReader, AudioWriter, load_audio, resample
+from vocalsep.pipeline.separate import separate_file
+from vocalsep.audio.io import AudioReader, AudioWriter, load_audio, resample
 from vocalsep.errors import AudioReadError, AudioWriteError
-from vocalsep.separator import Separator
-from vocalsep.streaming import OverlapSave, VoiceStream, overlap_add, resampling_stage, separate_stream
+from vocalsep.separation.separator import Separator
+from vocalsep.separation.streaming import OverlapSave, VoiceStream, overlap_add, resampling_stage, separate_stream
 
 
 def _separator() -> Separator:

@@ -12,13 +12,13 @@ import soundfile
 import torch
 from support import TINY, song, stem_folders
 
-from vocalsep import data as data_module
-from vocalsep.bundle import export_model
-from vocalsep.checkpoint import HASHED_NAME, load_estimator, read_checkpoint
-from vocalsep.cli import main
+from vocalsep.training import patches as data_module
+from vocalsep.training.export import export_model
+from vocalsep.separation.checkpoint import HASHED_NAME, load_estimator, read_checkpoint
+from vocalsep.apps.cli import main
 from vocalsep.config import DataConfig, RunConfig, TrainConfig
 from vocalsep.errors import ConfigError
-from vocalsep.train import learning_rate, train, training_device
+from vocalsep.training.train import learning_rate, train, training_device
 
 
 def _config(tmp_path: Path, steps: int = 6) -> RunConfig:
@@ -173,7 +173,7 @@ def test_weight_average_is_what_validation_keeps_and_resumes(tmp_path: Path, mon
 
 
 def test_weight_average_follows_the_ramped_decay() -> None:
-    from vocalsep.train import WeightAverage
+    from vocalsep.training.train import WeightAverage
 
     model = torch.nn.Linear(2, 1)
     torch.nn.init.zeros_(model.weight)

@@ -7,7 +7,7 @@ import torch
 
 from conftest import stems
 from vocalsep.config import STFTConfig
-from vocalsep.transforms import Spectrogram, extend_mask
+from vocalsep.audio.spectrogram import Spectrogram, extend_mask
 
 CONFIG = STFTConfig(sample_rate=8000, n_fft=256, hop_length=64, input_bins=64)
 

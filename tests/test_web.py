@@ -21,7 +21,7 @@ import soundfile
 from support import tiny_checkpoint, write_song
 
 from vocalsep.errors import VocalsepError
-from vocalsep.web import make_server
+from vocalsep.apps.web import make_server
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_a_busy_port_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_the_command_reports_a_busy_port_in_one_line(tmp_path: Path, capsys) -> None:
-    from vocalsep.cli import main
+    from vocalsep.apps.cli import main
 
     first = make_server(tmp_path / "one", port=0)
     try:

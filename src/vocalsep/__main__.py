@@ -1,5 +1,5 @@
 import sys
 
-from vocalsep.cli import main
+from vocalsep.apps.cli import main
 
 sys.exit(main())

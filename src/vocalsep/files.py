@@ -8,12 +8,18 @@ live process is still writing, and are removed the next time that output is writ
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+from vocalsep.errors import VocalsepError
+
+T = TypeVar("T")
 
 
 def _umask() -> int:
@@ -120,3 +126,31 @@ def write_failure_reason(temp_name: str | None) -> str | None:
     except OSError as error:
         return error.strerror or str(error)
     return None
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_csv_rows(
+    path: str | Path, columns: tuple[str, ...], kind: str, parse: Callable[[dict[str, str]], T], *, article: str = "a"
+) -> list[T]:
+    """Rows of a CSV file with exactly ``columns``, each through ``parse``; one-line errors.
+
+    ``kind`` names the file in messages (``notes.csv``, after ``article``); a value ``parse``
+    cannot convert makes the file malformed.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or tuple(reader.fieldnames) != columns:
+                raise VocalsepError(f"{path}: not {article} {kind} file (expected columns {', '.join(columns)})")
+            return [parse(row) for row in reader]
+    except OSError as error:
+        raise VocalsepError(f"{path}: cannot read ({error.strerror})") from None
+    except (ValueError, TypeError) as error:
+        raise VocalsepError(f"{path}: malformed {kind} ({error})") from None
+
+

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.files import atomic_write_bytes
-from vocalsep.notes import Note
-from vocalsep.pitch import PitchTrack
+from vocalsep.melody.notes import Note
+from vocalsep.melody.tracking import PitchTrack
 
 #: Rows of the log-frequency grid the spectrograms are drawn on.
 LOG_BINS = 320
@@ -103,7 +103,7 @@ def cqt_spectrogram(
     """
     import librosa
 
-    from vocalsep.audio import resample
+    from vocalsep.audio.io import resample
 
     rate = 16000
     audio = np.atleast_2d(np.asarray(waveform, dtype=np.float32)).mean(axis=0)
@@ -268,7 +268,7 @@ def plot_melody(
 
 def plot_separation_files(mixture_path: str | Path, vocals_path: str | Path, path: str | Path) -> Path:
     """``plot_separation`` of two audio files (the vocals are resampled to the mixture's rate if needed)."""
-    from vocalsep.audio import load_audio, resample
+    from vocalsep.audio.io import load_audio, resample
 
     mixture, rate = load_audio(mixture_path)
     vocals, vocals_rate = load_audio(vocals_path)
@@ -305,9 +305,10 @@ def plot_file(
     list of Path
         The pictures written.
     """
-    from vocalsep.audio import load_audio, resample
-    from vocalsep.notes import segment_notes
-    from vocalsep.pitch import track_name, track_pitch
+    from vocalsep.audio.io import load_audio, resample
+    from vocalsep.melody.notes import segment_notes
+    from vocalsep.pipeline.naming import track_name
+    from vocalsep.melody.tracking import track_pitch
 
     input_path = Path(input_path)
     folder = Path(output_dir) / track_name(input_path)
@@ -317,7 +318,7 @@ def plot_file(
         vocals, vocals_rate = load_audio(vocals_path)
         vocals = resample(vocals, vocals_rate, rate)
     elif separate:
-        from vocalsep.separator import Separator
+        from vocalsep.separation.separator import Separator
 
         vocals = Separator.from_pretrained(model).separate(mixture, rate).vocals
     written = []

@@ -15,11 +15,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from vocalsep.data import StemTrack, discover_tracks
+from vocalsep.datasets import StemTrack, discover_tracks
 from vocalsep.errors import VocalsepError
-from vocalsep.metrics import is_silent
-from vocalsep.separator import Separator, Stems
-from vocalsep.transforms import Spectrogram
+from vocalsep.evaluation.metrics import is_silent
+from vocalsep.separation.separator import Separator, Stems
+from vocalsep.audio.spectrogram import Spectrogram
 
 #: A system maps a track to its (vocals, accompaniment) estimate.
 System = Callable[[StemTrack], Stems]
@@ -205,7 +205,7 @@ def build_systems(models: list[str], baselines: list[str]) -> dict[str, System]:
         elif baseline == "repet":
             systems["repet"] = repet_sim_baseline
         elif baseline == "spleeter":
-            from vocalsep.spleeter_peer import SpleeterPeer
+            from vocalsep.evaluation.spleeter_peer import SpleeterPeer
 
             systems["spleeter"] = model_system(SpleeterPeer())
         else:

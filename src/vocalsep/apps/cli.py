@@ -27,7 +27,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from vocalsep.api import find_inputs, separate_files
+    from vocalsep.pipeline.separate import find_inputs, separate_files
 
     _set_threads(args.threads)
     inputs = find_inputs(args.inputs)
@@ -52,7 +52,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         else:
             print(f"{path} -> {result['vocals']} , {result['accompaniment']}")
             if args.plot:
-                from vocalsep.plots import plot_separation_files
+                from vocalsep.pipeline.pictures import plot_separation_files
 
                 picture = plot_separation_files(path, result["vocals"], result["vocals"].parent / "spectrograms.png")
                 print(f"{path} -> {picture}")
@@ -63,7 +63,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from vocalsep.config import RunConfig
-    from vocalsep.train import train
+    from vocalsep.training.train import train
 
     config = RunConfig.from_file(args.config)
     run_dir = Path(args.run) if args.run else Path("runs") / config.name
@@ -74,12 +74,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vocalsep.bundle import export_model
+    from vocalsep.training.export import export_model
 
     tracks = None
     if args.validate:
         from vocalsep.config import RunConfig
-        from vocalsep.data import validation_tracks
+        from vocalsep.datasets import validation_tracks
         from vocalsep.errors import ConfigError
 
         tracks = validation_tracks(RunConfig.from_file(args.validate).data)
@@ -94,7 +94,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import tempfile
 
-    from vocalsep.web import make_server
+    from vocalsep.apps.web import make_server
 
     _set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="vocalsep-web-") as scratch:
@@ -118,9 +118,9 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vocalsep.api import separate_file
-    from vocalsep.audio import save_audio
-    from vocalsep.demo import demo_song
+    from vocalsep.pipeline.separate import separate_file
+    from vocalsep.audio.io import save_audio
+    from vocalsep.apps.demo import demo_song
 
     output = Path(args.output)
     song = demo_song()
@@ -132,21 +132,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vocalsep.evaluate import evaluate_command
+    from vocalsep.evaluation.separation import evaluate_command
 
     return evaluate_command(args)
 
 
 def cmd_pitch(args: argparse.Namespace) -> int:
-    from vocalsep.api import find_inputs
-    from vocalsep.pitch import transcribe_file
+    from vocalsep.pipeline.separate import find_inputs
+    from vocalsep.pipeline.melody import transcribe_file
 
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
     separator = None
     if args.separate:
-        from vocalsep.separator import Separator
+        from vocalsep.separation.separator import Separator
 
         separator = Separator.from_pretrained(args.model)
     failures = 0
@@ -166,7 +166,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from vocalsep.plots import plot_file
+    from vocalsep.pipeline.pictures import plot_file
 
     written = plot_file(args.input, args.output, vocals_path=args.vocals, separate=args.separate,
                         model=args.model, tracker=args.tracker)
@@ -176,7 +176,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_plot_training(args: argparse.Namespace) -> int:
-    from vocalsep.plots import plot_training_log
+    from vocalsep.pipeline.pictures import plot_training_log
 
     output = args.output or str(Path(args.log).with_name("training.png"))
     print(plot_training_log(args.log, output))
@@ -184,7 +184,7 @@ def cmd_plot_training(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
-    from vocalsep.pitch_eval import evaluate_pitch
+    from vocalsep.evaluation.melody import evaluate_pitch
 
     datasets = {d.strip() for d in args.datasets.split(",") if d.strip()}
     unknown = datasets - {"mir1k", "vocadito"}
@@ -212,7 +212,7 @@ def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
 def cmd_train_pitch(args: argparse.Namespace) -> int:
     import json
 
-    from vocalsep.pitch_train import PitchTrainConfig, export_blend, train_pitch
+    from vocalsep.training.pitch_train import PitchTrainConfig, export_blend, train_pitch
 
     run_dir = Path(args.run)
     saved = run_dir / "config.json"

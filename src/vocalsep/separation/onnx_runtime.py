@@ -24,7 +24,7 @@ import numpy as np
 
 import torch
 
-from vocalsep.model import MaskEstimator
+from vocalsep.separation.model import MaskEstimator
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 #: Changes whenever the export's settings below change, so older cached files are not used.

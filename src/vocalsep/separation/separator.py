@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vocalsep.audio import fit_length, resample
+from vocalsep.audio.io import fit_length, resample
 from vocalsep.config import ModelConfig
 from vocalsep.errors import VocalsepError
-from vocalsep.inference import apply_in_chunks
-from vocalsep.model import MaskEstimator
-from vocalsep.transforms import Spectrogram, extend_mask
+from vocalsep.separation.chunking import apply_in_chunks
+from vocalsep.separation.model import MaskEstimator
+from vocalsep.audio.spectrogram import Spectrogram, extend_mask
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Separator(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", **options: int) -> Separator:
         """Load a bundled model by name (``"default"``, ``"seed"``) or a checkpoint file."""
-        from vocalsep.checkpoint import load_estimator
+        from vocalsep.separation.checkpoint import load_estimator
 
         return cls(load_estimator(name_or_path), **options)
 

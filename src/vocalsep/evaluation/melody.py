@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError, VocalsepError
-from vocalsep.pitch import DEFAULT_TRACKER, TRACKERS, PitchTrack, midi_to_hz, track_pitch
+from vocalsep.melody.tracking import DEFAULT_TRACKER, TRACKERS, PitchTrack, midi_to_hz, track_pitch
 
 #: MIR-1K songs the shipped separation model never saw in training.
 HELD_OUT_SONGS = ("abjones_3", "amy_9")
@@ -76,7 +76,7 @@ class PitchScores:
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """``per_clip.csv``, ``summary.json`` and ``summary.md`` in ``folder``."""
-        from vocalsep.notes import atomic_write_text
+        from vocalsep.files import atomic_write_text
 
         folder = Path(folder)
         columns = ["dataset", "clip", "tracker", "condition", *METRICS.values()]
@@ -211,11 +211,11 @@ def evaluate_pitch(
     _mir_eval()  # fail before minutes of separation, not after
     network = None
     if crepe_weights is not None:
-        from vocalsep.pitch import load_crepe_tiny
+        from vocalsep.melody.tracking import load_crepe_tiny
 
         network = load_crepe_tiny(crepe_weights)
     if "separated" in conditions and separator is None:
-        from vocalsep.separator import Separator
+        from vocalsep.separation.separator import Separator
 
         separator = Separator.from_pretrained(model)
     results = PitchScores()
@@ -257,7 +257,7 @@ def _vocadito_jobs(root: Path) -> list[tuple[str, Path, tuple[np.ndarray, np.nda
 def _condition_audio(
     dataset: str, path: Path, conditions: list[str], separator: object | None
 ) -> Iterable[tuple[str, np.ndarray, int]]:
-    from vocalsep.audio import load_audio
+    from vocalsep.audio.io import load_audio
 
     waveform, rate = load_audio(path)
     if dataset == "MIR-1K":

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vocalsep.audio import resample, resample_reach
+from vocalsep.audio.io import resample, resample_reach
 from vocalsep.errors import VocalsepError
-from vocalsep.inference import crossfade_window, window_frames
-from vocalsep.onnx_runtime import onnx_network
-from vocalsep.separator import Separator
-from vocalsep.transforms import extend_mask
+from vocalsep.separation.chunking import crossfade_window, window_frames
+from vocalsep.separation.onnx_runtime import onnx_network
+from vocalsep.separation.separator import Separator
+from vocalsep.audio.spectrogram import extend_mask
 
 Function = Callable[[np.ndarray], np.ndarray]
 

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vocalsep.audio import fit_length, resample
+from vocalsep.audio.io import fit_length, resample
 from vocalsep.errors import VocalsepError
-from vocalsep.separator import Stems
+from vocalsep.separation.separator import Stems
 
 SAMPLE_RATE = 44100
 N_FFT = 4096

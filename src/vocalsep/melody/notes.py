@@ -8,8 +8,6 @@ frames, rounded to the nearest semitone for MIDI (the exact median is kept in ``
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -17,8 +15,8 @@ from typing import TypeVar
 import numpy as np
 
 from vocalsep.errors import ConfigError, VocalsepError
-from vocalsep.files import atomic_write_bytes
-from vocalsep.pitch import PitchTrack, hz_to_midi, midi_to_hz, midi_to_note
+from vocalsep.files import atomic_write_bytes, atomic_write_text, read_csv_rows
+from vocalsep.melody.tracking import PitchTrack, hz_to_midi, midi_to_hz, midi_to_note
 
 T = TypeVar("T")
 
@@ -195,9 +193,6 @@ def _merge_repeats(notes: list[Note], hop: float) -> list[Note]:
 # Files
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 NOTE_COLUMNS = ("onset", "offset", "midi", "name", "frequency", "velocity")
@@ -211,25 +206,6 @@ def write_notes_csv(notes: list[Note], path: str | Path) -> Path:
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_csv_rows(
-    path: str | Path, columns: tuple[str, ...], kind: str, parse: Callable[[dict[str, str]], T], *, article: str = "a"
-) -> list[T]:
-    """Rows of a CSV file with exactly ``columns``, each through ``parse``; one-line errors.
-
-    ``kind`` names the file in messages (``notes.csv``, after ``article``); a value ``parse``
-    cannot convert makes the file malformed.
-    """
-    path = Path(path)
-    try:
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or tuple(reader.fieldnames) != columns:
-                raise VocalsepError(f"{path}: not {article} {kind} file (expected columns {', '.join(columns)})")
-            return [parse(row) for row in reader]
-    except OSError as error:
-        raise VocalsepError(f"{path}: cannot read ({error.strerror})") from None
-    except (ValueError, TypeError) as error:
-        raise VocalsepError(f"{path}: malformed {kind} ({error})") from None
 
 
 def read_notes_csv(path: str | Path) -> list[Note]:

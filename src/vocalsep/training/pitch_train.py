@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError
-from vocalsep.pitch import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
+from vocalsep.melody.tracking import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
 
 FORMAT_VERSION = 1
 #: Sources understood by ``render_source`` besides separation models.
@@ -157,7 +157,7 @@ def song_of(clip: str) -> str:
 def tuning_clips(mir1k_root: str | Path, count: int = 40) -> list[Path]:
     """The MIR-1K clips kept for tuning (threshold, gate, training step): ``count`` clips drawn
     with seed 0 from the songs other than the held-out ones (``benchmarks/pitch.py thresholds``)."""
-    from vocalsep.pitch_eval import HELD_OUT_SONGS, mir1k_clips
+    from vocalsep.evaluation.melody import HELD_OUT_SONGS, mir1k_clips
 
     held = set(HELD_OUT_SONGS)
     paths = [p for p in mir1k_clips(mir1k_root, songs=None) if song_of(p.stem) not in held]
@@ -168,7 +168,7 @@ def tuning_clips(mir1k_root: str | Path, count: int = 40) -> list[Path]:
 
 def training_clips(mir1k_root: str | Path, tuning_count: int = 40) -> list[Path]:
     """MIR-1K clips for fine-tuning: neither of the held-out songs nor among the tuning clips."""
-    from vocalsep.pitch_eval import HELD_OUT_SONGS, mir1k_clips
+    from vocalsep.evaluation.melody import HELD_OUT_SONGS, mir1k_clips
 
     held = set(HELD_OUT_SONGS)
     tuning = set(tuning_clips(mir1k_root, tuning_count))
@@ -180,7 +180,7 @@ def training_clips(mir1k_root: str | Path, tuning_count: int = 40) -> list[Path]
 
 def separator_for(source: str):  # noqa: ANN201
     """The separator of a source spec ``model[@sharpness]``."""
-    from vocalsep.separator import Separator
+    from vocalsep.separation.separator import Separator
 
     model, _, sharpness = source.partition("@")
     separator = Separator.from_pretrained(model)
@@ -193,7 +193,7 @@ def separator_for(source: str):  # noqa: ANN201
 
 def render_source(clip: Path, source: str, separator: object | None = None) -> np.ndarray:
     """One MIR-1K clip as a source: 16 kHz mono float32 audio, shape (samples,)."""
-    from vocalsep.audio import load_audio, resample
+    from vocalsep.audio.io import load_audio, resample
 
     waveform, rate = load_audio(clip)
     if waveform.shape[0] != 2:
@@ -236,7 +236,7 @@ def cache_sources(
 
 def read_labels(mir1k_root: str | Path, clip: str) -> np.ndarray:
     """Labelled F0 of a clip in Hz (0 = unvoiced), label ``i`` (0-based) at ``0.02 * (i + 1)`` s."""
-    from vocalsep.pitch_eval import read_mir1k_pitch
+    from vocalsep.evaluation.melody import read_mir1k_pitch
 
     _, frequency = read_mir1k_pitch(Path(mir1k_root) / "PitchLabel" / f"{clip}.pv")
     return frequency[1:]
@@ -353,8 +353,8 @@ def train_pitch(
     """
     import torch
 
-    from vocalsep.notes import atomic_write_text
-    from vocalsep.pitch import load_crepe_tiny, normalize_frames
+    from vocalsep.files import atomic_write_text
+    from vocalsep.melody.tracking import load_crepe_tiny, normalize_frames
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -451,7 +451,7 @@ def export_blend(
     last) with its starting weights (``init``, default the bundled ones) to ``output``."""
     import torch
 
-    from vocalsep.pitch import load_crepe_tiny
+    from vocalsep.melody.tracking import load_crepe_tiny
 
     run_dir = Path(run_dir)
     if step is None:
@@ -514,7 +514,7 @@ def _mir1k_sampler(
 
 
 def _reference(root: Path, clip: str) -> tuple[np.ndarray, np.ndarray]:
-    from vocalsep.pitch_eval import read_mir1k_pitch
+    from vocalsep.evaluation.melody import read_mir1k_pitch
 
     return read_mir1k_pitch(root / "PitchLabel" / f"{clip}.pv")
 
@@ -530,8 +530,8 @@ def score_network(
     """Mean mir_eval scores of a CREPE network per condition (16 kHz signals, with the shipped
     voicing threshold and gate unless ``thresholds``/``gates`` are swept; swept keys are
     ``"<condition> t=<threshold> g=<gate>"``)."""
-    from vocalsep.pitch import CREPE_VOICING_THRESHOLD, SILENCE_GATE_DB, PitchTrack, frame_levels_db, track_pitch
-    from vocalsep.pitch_eval import score
+    from vocalsep.melody.tracking import CREPE_VOICING_THRESHOLD, SILENCE_GATE_DB, PitchTrack, frame_levels_db, track_pitch
+    from vocalsep.evaluation.melody import score
 
     thresholds = [CREPE_VOICING_THRESHOLD] if thresholds is None else list(thresholds)
     gates = [SILENCE_GATE_DB] if gates is None else list(gates)

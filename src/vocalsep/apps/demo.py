@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vocalsep.data import StemTrack
+from vocalsep.datasets import StemTrack
 
 # A vowel's first three formants (Hz) and bandwidths: "a", "e", "o".
 VOWELS = ((800, 1150, 2900), (400, 1600, 2700), (450, 800, 2830))

@@ -6,11 +6,11 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from vocalsep.checkpoint import MODELS_DIR, HASHED_NAME, model_payload, read_checkpoint, save_checkpoint, sha256_of
+from vocalsep.separation.checkpoint import MODELS_DIR, HASHED_NAME, model_payload, read_checkpoint, save_checkpoint, sha256_of
 from vocalsep.config import ModelConfig
-from vocalsep.data import StemTrack
+from vocalsep.datasets import StemTrack
 from vocalsep.errors import ModelLoadError
-from vocalsep.model import MaskEstimator
+from vocalsep.separation.model import MaskEstimator
 
 
 def export_model(
@@ -41,7 +41,7 @@ def export_model(
         raise ModelLoadError(f"{checkpoint}: checkpoint does not fit its model ({str(error)[:200]})") from None
     summary = payload.get("training_summary", {})
     if validation_tracks:
-        from vocalsep.train import validate
+        from vocalsep.evaluation.validation import validate
 
         scores = validate(estimator.eval(), validation_tracks)
         summary = {**summary, "validation": {**scores, "scored_at_export": True},

@@ -130,8 +130,8 @@ class Workshop:
     def _run(self, job: Job) -> None:
         import soundfile
 
-        from vocalsep.api import separate_file
-        from vocalsep.separator import Separator
+        from vocalsep.pipeline.separate import separate_file
+        from vocalsep.separation.separator import Separator
 
         song = job.folder / "input" / job.name
         if self.separator is None:
@@ -148,8 +148,8 @@ class Workshop:
             job.summary = "melody and pictures are made for songs up to 15 minutes; use `vocalsep pitch` for longer ones"
             return
         job.state, job.progress = "melody", 0.85
-        from vocalsep.pitch import transcribe_file
-        from vocalsep.plots import plot_separation_files
+        from vocalsep.pipeline.melody import transcribe_file
+        from vocalsep.pipeline.pictures import plot_separation_files
 
         melody = transcribe_file(stems["vocals"], job.folder / "melody", separate=False, plot=True)
         for key in ("melody", "notes", "midi", "f0"):

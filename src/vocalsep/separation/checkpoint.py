@@ -158,7 +158,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_estimator(name_or_path: str | Path = "default") -> "MaskEstimator":  # noqa: F821
     """Rebuild the network of a bundled model or checkpoint file, in eval mode."""
-    from vocalsep.model import MaskEstimator
+    from vocalsep.separation.model import MaskEstimator
 
     path = resolve_model(name_or_path)
     payload = read_checkpoint(path)

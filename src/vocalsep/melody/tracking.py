@@ -255,7 +255,7 @@ def frame_levels_db(audio: np.ndarray, hop_samples: int, window: int = 1024) -> 
 
 
 def _mono_at_analysis_rate(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
-    from vocalsep.audio import resample
+    from vocalsep.audio.io import resample
 
     audio = np.asarray(waveform, dtype=np.float32)
     if audio.ndim == 2:
@@ -443,7 +443,7 @@ F0_COLUMNS = ("time", "frequency", "confidence", "voiced")
 
 def write_f0_csv(track: PitchTrack, path: str | Path) -> Path:
     """Write ``time,frequency,confidence,voiced`` (s, Hz, 0-1, 0/1), one row per frame, atomically."""
-    from vocalsep.notes import atomic_write_text
+    from vocalsep.files import atomic_write_text
 
     lines = [",".join(F0_COLUMNS)]
     for t, f, c, v in zip(track.times, track.frequency, track.confidence, track.voiced, strict=True):
@@ -453,7 +453,7 @@ def write_f0_csv(track: PitchTrack, path: str | Path) -> Path:
 
 def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:
     """Read a file written by ``write_f0_csv``."""
-    from vocalsep.notes import read_csv_rows
+    from vocalsep.files import read_csv_rows
 
     rows = read_csv_rows(path, F0_COLUMNS, "f0.csv", lambda r: (
         float(r["time"]), float(r["frequency"]), float(r["confidence"]), int(r["voiced"])), article="an")
@@ -465,93 +465,11 @@ def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:
 # Files in, files out (``vocalsep pitch``)
 
 
-@dataclass(frozen=True)
-class MelodyResult:
-    """What ``transcribe_file`` wrote and found."""
-
-    track: PitchTrack
-    notes: list
-    summary: PitchSummary
-    paths: dict[str, Path]
 
 
-def track_name(path: str | Path) -> str:
-    """Output folder name of an input file: its stem (``song.stem.mp4`` -> ``song``), as ``separate`` uses."""
-    name = Path(path).name
-    return name.removesuffix(".stem.mp4") if name.endswith(".stem.mp4") else Path(path).stem
 
 
 MELODY_FILES = ("f0.csv", "notes.csv", "notes.mid")
 PICTURE_FILES = ("spectrograms.png", "melody.png")
 
 
-def transcribe_file(
-    input_path: str | Path,
-    output_dir: str | Path = "melody",
-    *,
-    separate: bool = True,
-    separator: object | None = None,
-    model: str | Path = "default",
-    tracker: str = DEFAULT_TRACKER,
-    plot: bool = False,
-    overwrite: bool = False,
-    hop: float = 0.01,
-) -> MelodyResult:
-    """Track the sung melody of one file and write ``f0.csv``, ``notes.csv``, ``notes.mid``.
-
-    Parameters
-    ----------
-    input_path : str or Path
-        A song (``separate=True``) or an isolated voice (``separate=False``).
-    output_dir : str or Path
-        Files go to ``output_dir/<input stem>/``.
-    separate : bool
-        Extract the voice with the separation model before tracking.
-    separator : Separator, optional
-        A loaded separation model; by default ``Separator.from_pretrained(model)``.
-    model : str or Path
-        Bundled model name or checkpoint path (used when ``separator`` is None).
-    tracker : {"crepe-tiny", "pyin"}
-    plot : bool
-        Also write ``melody.png`` (and ``spectrograms.png`` when separating).
-    overwrite : bool
-        Replace existing outputs instead of refusing.
-    hop : float
-        Seconds between F0 frames.
-
-    Returns
-    -------
-    MelodyResult
-    """
-    from vocalsep.audio import load_audio
-    from vocalsep.errors import AudioWriteError
-    from vocalsep.notes import segment_notes, write_midi, write_notes_csv
-
-    input_path = Path(input_path)
-    folder = Path(output_dir) / track_name(input_path)
-    names = list(MELODY_FILES) + ([PICTURE_FILES[1]] + ([PICTURE_FILES[0]] if separate else []) if plot else [])
-    paths = {name: folder / name for name in names}
-    if not overwrite:
-        for path in paths.values():
-            if path.exists():
-                raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
-    mixture, rate = load_audio(input_path)
-    vocals = mixture
-    if separate:
-        if separator is None:
-            from vocalsep.separator import Separator
-
-            separator = Separator.from_pretrained(model)
-        vocals = separator.separate(mixture, rate).vocals  # type: ignore[attr-defined]
-    track = track_pitch(vocals, rate, tracker=tracker, hop=hop)
-    notes = segment_notes(track)
-    write_f0_csv(track, paths["f0.csv"])
-    write_notes_csv(notes, paths["notes.csv"])
-    write_midi(notes, paths["notes.mid"], name=f"{input_path.stem} vocals")
-    if plot:
-        from vocalsep.plots import plot_melody, plot_separation
-
-        if separate:
-            plot_separation(mixture, vocals, rate, paths["spectrograms.png"], title=input_path.name)
-        plot_melody(vocals, rate, track, notes, paths["melody.png"], title=f"{input_path.name}: sung melody")
-    return MelodyResult(track, notes, summarize(track), paths)

@@ -1,0 +1,1 @@
+"""Training: seeded patches, the training loop, exporting bundled models, fine-tuning CREPE tiny."""
