@@ -33,7 +33,10 @@ def imports_of(path: Path, root: Path) -> set[str]:
     """Every ``vocalsep`` module imported anywhere in ``path`` (lazy imports inside functions too)."""
     package = root.name
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for guard in [n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]:
+        guard.body = []  # imports for type hints only: no dependency at run time
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.split(".")[0] == package}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:

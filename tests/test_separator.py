@@ -20,7 +20,7 @@ class _PassEverything(torch.nn.Module):
 def _identity_separator() -> Separator:
     estimator = tiny_estimator()
     estimator.net = None  # replaced below; keeps config and buffers
-    separator = Separator(estimator, segment=16, crossfade=4, context=4)
+    separator = Separator(estimator, segment=16, crossfade=4, context=4, engine="torch")
     separator.estimator = _PassEverything()
     return separator
 
@@ -81,12 +81,12 @@ def test_silence_in_gives_silence_out() -> None:
     assert np.abs(stems.vocals).max() == 0.0 and np.abs(stems.accompaniment).max() == 0.0
 
 
-def test_progress_reports_every_frame() -> None:
+def test_progress_reports_every_sample() -> None:
     separator = Separator(tiny_estimator(), segment=32, crossfade=8, context=8)
-    mixture = song(1.0, 16000, channels=1)
+    mixture = song(25.0, 16000, channels=1)
     done: list[int] = []
     separator.separate(mixture, 16000, progress=done.append)
-    assert sum(done) == separator.frames_for(mixture.shape[1], 16000)
+    assert len(done) > 1 and sum(done) == mixture.shape[1]
 
 
 def test_segment_sizes_round_to_the_network_grid() -> None:

@@ -12,6 +12,8 @@ import torch
 from support import song, tiny_estimator, write_song
 
 from vocalsep.pipeline.separate import separate_file
+from chunking_oracle import in_memory_separate, in_memory_voice
+
 from vocalsep.audio.io import AudioReader, AudioWriter, load_audio, resample
 from vocalsep.errors import AudioReadError, AudioWriteError
 from vocalsep.separation.separator import Separator
@@ -35,11 +37,23 @@ def _stream(
 def test_streamed_output_equals_in_memory_output(rate: int, block: int) -> None:
     separator = _separator()
     mixture = song(7.0, rate, channels=2)  # several separation blocks of 2.3 s
-    reference = separator.separate(mixture, rate)
+    reference_vocals, reference_accompaniment = in_memory_separate(separator, mixture, rate)
     vocals, accompaniment = _stream(separator, mixture, rate, block)
     assert vocals.shape == mixture.shape
-    np.testing.assert_allclose(vocals, reference.vocals, atol=1e-4)
-    np.testing.assert_allclose(accompaniment, reference.accompaniment, atol=1e-4)
+    np.testing.assert_allclose(vocals, reference_vocals, atol=1e-4)
+    np.testing.assert_allclose(accompaniment, reference_accompaniment, atol=1e-4)
+
+
+def test_the_separator_on_arrays_is_the_streamed_engine() -> None:
+    separator = Separator(tiny_estimator(seed=1), segment=32, crossfade=8, context=8, engine="torch")
+    mixture = song(23.0, 16000, channels=2)  # three of the separator's 10 s blocks
+    stems = separator.separate(mixture, 16000)
+    vocals, accompaniment = _stream(separator, mixture, 16000, 16000 * 10)
+    assert list(stems) == ["vocals", "accompaniment"]
+    np.testing.assert_array_equal(stems["vocals"], vocals)
+    np.testing.assert_array_equal(stems.accompaniment, accompaniment)
+    reference_vocals, _ = in_memory_separate(separator, mixture, 16000)
+    np.testing.assert_allclose(stems.vocals, reference_vocals, atol=1e-4)
 
 
 def test_voice_stream_keeps_bounded_state_and_computes_each_window_once() -> None:
@@ -62,7 +76,7 @@ def test_voice_stream_keeps_bounded_state_and_computes_each_window_once() -> Non
     stream.finish()
     frames = separator.spectrogram.frames_for(mixture.shape[1])
     step = separator.segment - separator.crossfade
-    assert len(calls) == -(-frames // step)  # the same windows as apply_in_chunks
+    assert len(calls) == -(-frames // step)  # the same windows as the oracle's apply_in_chunks
     assert max(sizes) < 4 * (separator.segment + 2 * separator.context) * stream.hop
     assert max(sizes[len(sizes) // 2 :]) <= max(sizes[: len(sizes) // 2]) + 4410
 
@@ -84,7 +98,7 @@ def test_voice_stream_equals_the_separator_at_the_model_rate(windows_per_call: i
     stream = VoiceStream(separator, windows_per_call=windows_per_call)
     pieces = [stream.push(mixture[:, i : i + 3000]) for i in range(0, mixture.shape[1], 3000)]
     voice = np.concatenate([*pieces, stream.finish()], axis=1)
-    reference = separator(torch.from_numpy(mixture)).numpy()
+    reference = in_memory_voice(separator, torch.from_numpy(mixture)).numpy()
     assert voice.shape == mixture.shape
     np.testing.assert_allclose(voice, reference, atol=1e-5)
 

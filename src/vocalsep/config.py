@@ -153,8 +153,8 @@ class ModelConfig:
 class DataConfig:
     """Where the training stems are and how patches are drawn from them."""
 
-    musdb_root: str = "../shared/data/MUSDB18-7"
-    mir1k_root: str = "../shared/data/MIR-1K"
+    musdb_root: str = ""
+    mir1k_root: str = ""
     stem_folders: tuple[str, ...] = ()
     validation_folders: tuple[str, ...] = ()
     mir1k_validation_songs: tuple[str, ...] = ("abjones_3", "amy_9")

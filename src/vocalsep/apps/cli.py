@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from vocalsep import __version__
-from vocalsep.errors import VocalsepError
+from vocalsep.errors import ConfigError, VocalsepError
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -217,6 +217,13 @@ def cmd_train_pitch(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     saved = run_dir / "config.json"
     settings = json.loads(saved.read_text()) if saved.is_file() else {}
+    if args.config and not settings:
+        import tomllib
+
+        try:
+            settings = tomllib.loads(Path(args.config).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read config {args.config}: {error}") from None
     given = {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
              "unvoiced": args.unvoiced, "checkpoint_every": args.checkpoint_every, "seed": args.seed}
     settings.update({key: value for key, value in given.items() if value is not None})
@@ -317,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_pitch.add_argument("--run", default="runs/crepe-ft", help="run folder (default: runs/crepe-ft)")
     train_pitch.add_argument("--mir1k", default="../shared/data/MIR-1K", help="MIR-1K folder")
     train_pitch.add_argument("--cache", help="rendered training audio (default: RUN/data)")
+    train_pitch.add_argument("--config", help="settings as TOML (e.g. configs/crepe-ft.toml, the shipped recipe)")
     train_pitch.add_argument("--steps", type=int)
     train_pitch.add_argument("--batch-size", type=int)
     train_pitch.add_argument("--learning-rate", type=float)

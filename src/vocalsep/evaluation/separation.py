@@ -15,16 +15,18 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from vocalsep.config import STFTConfig
 from vocalsep.datasets import StemTrack, discover_tracks
 from vocalsep.errors import VocalsepError
 from vocalsep.evaluation.metrics import is_silent
-from vocalsep.separation.separator import Separator, Stems
+from vocalsep.separation.separator import STEM_NAMES, Separator, Stems
 from vocalsep.audio.spectrogram import Spectrogram
 
 #: A system maps a track to its (vocals, accompaniment) estimate.
 System = Callable[[StemTrack], Stems]
 METRICS = ("SDR", "SIR", "SAR")
-STEMS = ("vocals", "accompaniment")
+#: The stem whose scores skip tracks where it is near-silent.
+VOICE = STEM_NAMES[0]
 
 
 def _mono(track: StemTrack) -> StemTrack:
@@ -35,15 +37,15 @@ def _mono(track: StemTrack) -> StemTrack:
 def mixture_baseline(track: StemTrack) -> Stems:
     """The input itself as both estimates: the floor any separation must clear."""
     mixture = track.mixture
-    return Stems(mixture, mixture.copy(), track.sample_rate)
+    return Stems({"vocals": mixture, "accompaniment": mixture.copy()}, track.sample_rate)
 
 
-def oracle_baseline(separator: Separator) -> System:
-    """Ideal ratio mask |V| / (|V| + |A|) from the true stems, in the model's STFT.
+def oracle_baseline(stft: STFTConfig) -> System:
+    """Ideal ratio mask |V| / (|V| + |A|) from the true stems, in the STFT ``stft`` (the model's).
 
     The ceiling of any method that masks that spectrogram with the mixture's phase.
     """
-    spectrogram = Spectrogram(separator.config.stft)
+    spectrogram = Spectrogram(stft)
 
     def oracle(track: StemTrack) -> Stems:
         vocals = spectrogram(torch.from_numpy(track.vocals))
@@ -51,7 +53,7 @@ def oracle_baseline(separator: Separator) -> System:
         mask = vocals.abs() / (vocals.abs() + accompaniment.abs() + 1e-10)
         length = track.vocals.shape[1]
         estimate = spectrogram.inverse(mask * (vocals + accompaniment), length).numpy()
-        return Stems(estimate, track.mixture - estimate, track.sample_rate)
+        return Stems.of_voice(track.mixture, estimate, track.sample_rate)
 
     return oracle
 
@@ -78,7 +80,7 @@ def repet_sim_baseline(track: StemTrack) -> Stems:
         repeating = np.minimum(magnitude, repeating)
         mask = librosa.util.softmask(magnitude - repeating, 10 * repeating, power=2)
         vocals[channel] = librosa.istft(mask * spec, hop_length=hop, n_fft=n_fft, length=signal.shape[0])
-    return Stems(vocals, track.mixture - vocals, track.sample_rate)
+    return Stems.of_voice(track.mixture, vocals, track.sample_rate)
 
 
 class WaveformSeparator(Protocol):
@@ -100,13 +102,14 @@ def bss_eval_track(track: StemTrack, stems: Stems) -> dict[str, dict[str, float]
     """museval's BSS Eval v4 with 1 s windows; per stem the median over windows of each metric."""
     import museval
 
-    references = np.stack([track.vocals.T, track.accompaniment.T]).astype(np.float64)
-    estimates = np.stack([stems.vocals.T, stems.accompaniment.T]).astype(np.float64)
+    names = list(stems)
+    references = np.stack([getattr(track, name).T for name in names]).astype(np.float64)
+    estimates = np.stack([stems[name].T for name in names]).astype(np.float64)
     sdr, _isr, sir, sar = museval.evaluate(
         references, estimates, win=track.sample_rate, hop=track.sample_rate
     )
     result = {}
-    for index, stem in enumerate(STEMS):
+    for index, stem in enumerate(names):
         values = {"SDR": sdr[index], "SIR": sir[index], "SAR": sar[index]}
         result[stem] = {name: float(np.nanmedian(v)) if np.isfinite(v).any() else float("nan")
                         for name, v in values.items()}
@@ -149,15 +152,23 @@ def evaluate_systems(
     return results
 
 
+def stem_names(results: dict[str, SystemScores]) -> list[str]:
+    """The stems scored, in the order the systems returned them."""
+    for scores in results.values():
+        for stems in scores.tracks.values():
+            return list(stems)
+    return list(STEM_NAMES)
+
+
 def format_table(results: dict[str, SystemScores], tracks: list[StemTrack]) -> str:
     """Median over tracks of per-track medians; voice metrics skip silent-voice tracks."""
     voiced = [t.name for t in tracks if not is_silent(t.vocals)]
     everything = [t.name for t in tracks]
-    header = f"{'system':<16}" + "".join(f"{s[:5]} {m:<5}" for s in STEMS for m in METRICS) + " s/s audio"
+    names = stem_names(results)
+    header = f"{'system':<16}" + "".join(f"{s[:5]} {m:<5}" for s in names for m in METRICS) + " s/s audio"
     lines = [header, "-" * len(header)]
     for scores in results.values():
-        cells = [scores.median("vocals", m, voiced) for m in METRICS]
-        cells += [scores.median("accompaniment", m, everything) for m in METRICS]
+        cells = [scores.median(stem, m, voiced if stem == VOICE else everything) for stem in names for m in METRICS]
         speed = scores.seconds / max(scores.audio_seconds, 1e-9)
         lines.append(f"{scores.name:<16}" + "".join(f"{c:>11.2f}" for c in cells) + f" {speed:>9.3f}")
     silent = sorted(set(everything) - set(voiced))
@@ -201,7 +212,7 @@ def build_systems(models: list[str], baselines: list[str]) -> dict[str, System]:
         if baseline == "mixture":
             systems["mixture"] = mixture_baseline
         elif baseline == "oracle":
-            systems["oracle"] = oracle_baseline(reference)
+            systems["oracle"] = oracle_baseline(reference.config.stft)
         elif baseline == "repet":
             systems["repet"] = repet_sim_baseline
         elif baseline == "spleeter":
@@ -217,31 +228,43 @@ def bss_eval_sources_track(track: StemTrack, stems: Stems) -> dict[str, dict[str
     """The classic MIR-1K protocol: ``bss_eval_sources`` (BSS Eval v3) over the whole mono clip."""
     import mir_eval
 
-    references = np.stack([track.vocals.mean(axis=0), track.accompaniment.mean(axis=0)]).astype(np.float64)
-    estimates = np.stack([stems.vocals.mean(axis=0), stems.accompaniment.mean(axis=0)]).astype(np.float64)
+    names = list(stems)
+    references = np.stack([getattr(track, name).mean(axis=0) for name in names]).astype(np.float64)
+    estimates = np.stack([stems[name].mean(axis=0) for name in names]).astype(np.float64)
     with warnings.catch_warnings():  # mir_eval announces the module's future move on every call
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(references, estimates, compute_permutation=False)
-    return {stem: {"SDR": float(sdr[i]), "SIR": float(sir[i]), "SAR": float(sar[i])} for i, stem in enumerate(STEMS)}
+    return {stem: {"SDR": float(sdr[i]), "SIR": float(sir[i]), "SAR": float(sar[i])} for i, stem in enumerate(names)}
+
+
+def gnsdr(scores: SystemScores, floor: SystemScores | None, weights: dict[str, float], stem: str,
+          metric: str = "SDR") -> float:
+    """Clip-length-weighted mean of ``metric`` (``NSDR``: SDR minus the mixture's SDR) of one stem."""
+    names = [n for n in scores.tracks if n in weights]
+    w = np.array([weights[n] for n in names])
+    if metric == "NSDR":
+        if floor is None:
+            return float("nan")
+        values = np.array([scores.tracks[n][stem]["SDR"] - floor.tracks[n][stem]["SDR"] for n in names])
+    else:
+        values = np.array([scores.tracks[n][stem][metric] for n in names])
+    return float(np.average(values, weights=w))
 
 
 def format_gnsdr_table(results: dict[str, SystemScores], tracks: list[StemTrack]) -> str:
-    """GNSDR/GSIR/GSAR of the voice: clip-length-weighted means, NSDR against the mixture's SDR."""
+    """GNSDR/GSIR/GSAR of the voice and GNSDR of the accompaniment: clip-length-weighted means,
+    NSDR against the mixture's SDR."""
     weights = {t.name: t.seconds for t in tracks}
     floor = results.get("mixture")
-    header = f"{'system':<16}{'GNSDR':>8}{'GSIR':>8}{'GSAR':>8}{'mean SDR':>10} s/s audio"
+    header = f"{'system':<16}{'GNSDR':>8}{'GSIR':>8}{'GSAR':>8}{'acc GNSDR':>10}{'mean SDR':>10} s/s audio"
     lines = [header, "-" * len(header)]
     for scores in results.values():
-        names = [n for n in scores.tracks if n in weights]
-        w = np.array([weights[n] for n in names])
-        sdr = np.array([scores.tracks[n]["vocals"]["SDR"] for n in names])
-        sir = np.array([scores.tracks[n]["vocals"]["SIR"] for n in names])
-        sar = np.array([scores.tracks[n]["vocals"]["SAR"] for n in names])
-        nsdr = sdr - np.array([floor.tracks[n]["vocals"]["SDR"] for n in names]) if floor else sdr * np.nan
         speed = scores.seconds / max(scores.audio_seconds, 1e-9)
-        lines.append(f"{scores.name:<16}{np.average(nsdr, weights=w):>8.2f}{np.average(sir, weights=w):>8.2f}"
-                     f"{np.average(sar, weights=w):>8.2f}{np.average(sdr, weights=w):>10.2f} {speed:>9.3f}")
+        cells = [gnsdr(scores, floor, weights, VOICE, metric) for metric in ("NSDR", "SIR", "SAR")]
+        lines.append(f"{scores.name:<16}" + "".join(f"{c:>8.2f}" for c in cells)
+                     + f"{gnsdr(scores, floor, weights, STEM_NAMES[1], 'NSDR'):>10.2f}"
+                     + f"{gnsdr(scores, floor, weights, VOICE):>10.2f} {speed:>9.3f}")
     lines.append(f"{len(tracks)} clips, mono 0 dB mixtures (left + right); BSS Eval v3 bss_eval_sources over whole clips;"
                  " G* = clip-length-weighted means; NSDR = SDR - SDR of the mixture.")
     return "\n".join(lines)

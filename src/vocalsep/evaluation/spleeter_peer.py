@@ -105,4 +105,4 @@ class SpleeterPeer:
                 vocals[channel], accompaniment[channel] = voice.mean(dim=0).numpy(), rest.mean(dim=0).numpy()
         vocals = fit_length(resample(vocals, SAMPLE_RATE, sample_rate), mixture.shape[1])
         accompaniment = fit_length(resample(accompaniment, SAMPLE_RATE, sample_rate), mixture.shape[1])
-        return Stems(vocals, accompaniment, sample_rate)
+        return Stems({"vocals": vocals, "accompaniment": accompaniment}, sample_rate)

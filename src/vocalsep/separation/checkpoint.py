@@ -137,8 +137,9 @@ def resolve_model(name_or_path: str | Path) -> Path:
     raise ModelLoadError(f"no model {str(name_or_path)!r}: not a file, and not a bundled model ({names})")
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file safely, verifying the sha256 prefix in its name if it has one."""
+def read_checkpoint(path: str | Path, format_version: int = FORMAT_VERSION, kind: str = "vocalsep") -> dict[str, Any]:
+    """Load a checkpoint file safely, verifying the sha256 prefix in its name if it has one and the
+    content digest ``save_checkpoint`` stored; ``format_version`` and ``kind`` name what it must be."""
     path = Path(path)
     match = HASHED_NAME.match(path.name)
     if match and not sha256_of(path).startswith(match["sha"]):
@@ -148,8 +149,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as error:  # torch raises many types for damaged archives
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ModelLoadError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
-    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        raise ModelLoadError(f"{path}: not a vocalsep checkpoint of format {FORMAT_VERSION}")
+    if not isinstance(payload, dict) or payload.get("format_version") != format_version:
+        raise ModelLoadError(f"{path}: not a {kind} checkpoint of format {format_version}")
     stored = payload.pop(DIGEST_KEY, None)  # absent in files written before it existed
     if stored is not None and stored != content_digest(payload):
         raise ModelLoadError(f"{path}: content sha256 does not match the one stored in it; the file is corrupted")

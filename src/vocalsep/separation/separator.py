@@ -1,37 +1,62 @@
-"""Waveform in, voice and accompaniment out: STFT -> network mask -> iSTFT."""
+"""Waveform in, stems out: the model, its chunking and engine, and the stems it returns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from vocalsep.audio.io import fit_length, resample
+from vocalsep.audio.spectrogram import Spectrogram
 from vocalsep.config import ModelConfig
-from vocalsep.errors import VocalsepError
-from vocalsep.separation.chunking import apply_in_chunks
+from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.separation.model import MaskEstimator
-from vocalsep.audio.spectrogram import Spectrogram, extend_mask
 
 
-@dataclass(frozen=True)
-class Stems:
-    """Separated stems at the input's rate and channel count.
+#: The network estimates the first stem; the second is its exact complement, ``mixture - voice``.
+STEM_NAMES = ("vocals", "accompaniment")
+ENGINES = ("auto", "torch", "onnx")
+#: Seconds of an in-memory mixture handed to the streamed engine at a time.
+BLOCK_SECONDS = 10
 
-    Attributes
+
+class Stems(Mapping[str, np.ndarray]):
+    """Separated stems by name, at the input's rate and channel count.
+
+    A read-only mapping ``{stem name: ndarray (channels, samples), float32}`` whose stems sum
+    to the input mixture; each stem is also an attribute (``stems.vocals``).
+
+    Parameters
     ----------
-    vocals, accompaniment : ndarray, shape (channels, samples), float32
-        ``vocals + accompaniment`` equals the input mixture.
+    waveforms : mapping of str to ndarray
     sample_rate : int
     """
 
-    vocals: np.ndarray
-    accompaniment: np.ndarray
-    sample_rate: int
+    def __init__(self, waveforms: Mapping[str, np.ndarray], sample_rate: int) -> None:
+        self._waveforms = dict(waveforms)
+        self.sample_rate = sample_rate
+
+    @classmethod
+    def of_voice(cls, mixture: np.ndarray, vocals: np.ndarray, sample_rate: int) -> Stems:
+        """The voice and its complement ``mixture - vocals``, named as ``Separator`` names them."""
+        return cls(dict(zip(STEM_NAMES, (vocals, mixture - vocals))), sample_rate)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._waveforms[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._waveforms)
+
+    def __len__(self) -> int:
+        return len(self._waveforms)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["_waveforms"][name]
+        except KeyError:
+            raise AttributeError(f"no stem {name!r} (stems: {', '.join(self.__dict__.get('_waveforms', {}))})") from None
 
 
 class Separator(nn.Module):
@@ -39,17 +64,25 @@ class Separator(nn.Module):
 
     Every channel is separated on its own, so any channel count works. The voice is
     ``iSTFT(mask * X)`` and the accompaniment is the exact complement ``mixture - voice``.
+    Songs in files and arrays in memory go through the same streamed engine
+    (``separation.streaming``), so its working memory is bounded whatever the length.
 
     Parameters
     ----------
     estimator : MaskEstimator
         The trained network with its input statistics.
     segment, crossfade, context : int
-        Chunking of the frame axis (see ``inference.apply_in_chunks``); rounded to the
-        network's down-sampling grid. No context by default: on the validation sets and on
-        a 95 s song, context frames changed SDR by under 0.05 dB while costing a quarter of
-        the network's time on 30 s songs (docs/SPEED.md); the crossfade hides the edges.
+        Chunking of the frame axis (network windows of ``segment`` frames every
+        ``segment - crossfade``, each with ``context`` frames of real neighbours per side);
+        rounded to the network's down-sampling grid. No context by default: on the validation
+        sets and on a 95 s song, context frames changed SDR by under 0.05 dB while costing a
+        quarter of the network's time on 30 s songs (docs/SPEED.md); the crossfade hides the edges.
+    engine : {"auto", "torch", "onnx"}
+        What runs the network: ONNX Runtime when installed (``auto``), or torch.
     """
+
+    #: Stem names in output order: the network's target, then its complement.
+    stem_names: tuple[str, ...] = STEM_NAMES
 
     def __init__(
         self,
@@ -58,19 +91,23 @@ class Separator(nn.Module):
         segment: int = 512,
         crossfade: int = 64,
         context: int = 0,
+        engine: str = "auto",
     ) -> None:
         super().__init__()
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         self.estimator = estimator.eval()
         self.config: ModelConfig = estimator.config
         self.spectrogram = Spectrogram(self.config.stft)
+        self.engine = engine
         grid = self.config.unet.downsampling
         self.segment = _round_up(segment, grid)
         self.crossfade = _round_up(crossfade, grid) if crossfade else 0
         self.context = _round_up(context, grid) if context else 0
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = "default", **options: int) -> Separator:
-        """Load a bundled model by name (``"default"``, ``"seed"``) or a checkpoint file."""
+    def from_pretrained(cls, name_or_path: str | Path = "default", **options: Any) -> Separator:
+        """Load a bundled model by name (``"default"``) or a checkpoint file."""
         from vocalsep.separation.checkpoint import load_estimator
 
         return cls(load_estimator(name_or_path), **options)
@@ -80,32 +117,21 @@ class Separator(nn.Module):
         """The rate the network was trained at; other rates are resampled for the mask."""
         return self.config.stft.sample_rate
 
-    def voice_mask(self, magnitude: torch.Tensor, progress: Callable[[int], None] | None = None) -> torch.Tensor:
-        """Full-band voice mask for magnitudes of shape (channels, bins, frames)."""
-        band = magnitude[:, : self.config.stft.input_bins]
+    def stream(
+        self,
+        blocks: Iterable[np.ndarray],
+        sample_rate: int,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Separate a stream of (channels, n) mixture blocks; yields ``{stem: block}`` pieces.
 
-        def network(window: torch.Tensor) -> torch.Tensor:
-            result = self.estimator(window)
-            if progress is not None:
-                progress(self.segment - self.crossfade)
-            return result
+        See ``separation.streaming.separate_stream``.
+        """
+        from vocalsep.separation.streaming import separate_stream
 
-        mask = apply_in_chunks(
-            network,
-            band,
-            segment=self.segment,
-            crossfade=self.crossfade,
-            context=self.context,
-            multiple=self.config.unet.downsampling,
-        )
-        return extend_mask(mask, magnitude.shape[1])
-
-    @torch.inference_mode()
-    def forward(self, mixture: torch.Tensor, progress: Callable[[int], None] | None = None) -> torch.Tensor:
-        """Voice estimate of ``mixture`` (channels, samples) at the model's sample rate."""
-        spec = self.spectrogram(mixture)
-        mask = self.voice_mask(spec.abs(), progress)
-        return self.spectrogram.inverse(mask * spec, mixture.shape[-1])
+        for pieces in separate_stream(self, blocks, sample_rate, progress=progress, engine=self.engine):
+            yield dict(zip(self.stem_names, pieces))
 
     def separate(
         self,
@@ -121,7 +147,7 @@ class Separator(nn.Module):
         mixture : ndarray, shape (channels, samples)
         sample_rate : int
         progress : callable, optional
-            Called with the number of frames done after each network window.
+            Called with the number of input samples done, as the stems are produced.
 
         Returns
         -------
@@ -131,18 +157,13 @@ class Separator(nn.Module):
         mixture = _checked_mixture(mixture)
         if int(sample_rate) != sample_rate or sample_rate < 1:
             raise VocalsepError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-        at_model_rate = resample(mixture, sample_rate, self.sample_rate)
-        vocals = self(torch.from_numpy(np.ascontiguousarray(at_model_rate)), progress).numpy()
-        vocals = resample(vocals, self.sample_rate, sample_rate)
-        vocals = fit_length(vocals, mixture.shape[1])
-        return Stems(vocals, mixture - vocals, sample_rate)
-
-    def frames_for(self, samples: int, sample_rate: int) -> int:
-        """Frames the network processes for ``samples`` at ``sample_rate`` (for progress bars)."""
-        at_model_rate = -(-samples * self.sample_rate // sample_rate)
-        frames = self.spectrogram.frames_for(at_model_rate)
-        step = self.segment - self.crossfade
-        return -(-frames // step) * step
+        block = BLOCK_SECONDS * int(sample_rate)
+        blocks = (mixture[:, start : start + block] for start in range(0, mixture.shape[1], block))
+        pieces: dict[str, list[np.ndarray]] = {name: [] for name in self.stem_names}
+        for piece in self.stream(blocks, int(sample_rate), progress=progress):
+            for name, samples in piece.items():
+                pieces[name].append(samples)
+        return Stems({name: np.concatenate(parts, axis=1) for name, parts in pieces.items()}, int(sample_rate))
 
 
 def _checked_mixture(mixture: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,8 +20,10 @@ from vocalsep.audio.io import resample, resample_reach
 from vocalsep.errors import VocalsepError
 from vocalsep.separation.chunking import crossfade_window, window_frames
 from vocalsep.separation.onnx_runtime import onnx_network
-from vocalsep.separation.separator import Separator
 from vocalsep.audio.spectrogram import extend_mask
+
+if TYPE_CHECKING:  # the separator calls this engine: a type only, not an import at run time
+    from vocalsep.separation.separator import Separator
 
 Function = Callable[[np.ndarray], np.ndarray]
 
@@ -107,7 +110,7 @@ class VoiceStream:
 
     Every step of the in-memory path runs once per frame, as soon as its inputs are final:
     STFT frames as their samples arrive; network windows on the same grid as
-    ``inference.apply_in_chunks`` (``segment + 2 * context`` frames every ``segment -
+    the in-memory chunking this replaced (kept as the tests' oracle) (``segment + 2 * context`` frames every ``segment -
     crossfade``, the last one trimmed), blended with the same crossfade weights; mask extension; inverse STFT by
     overlap-add, divided by the summed squared window of the frames that exist. Only the
     frames and samples still waiting for a later window are kept, so memory does not grow
@@ -241,7 +244,7 @@ class VoiceStream:
         return final
 
     def _pad_spec_to(self, frame: int) -> None:
-        """Beyond the last frame the network sees zeros, as ``apply_in_chunks`` pads."""
+        """Beyond the last frame the network sees zeros, as a one-pass network over the song would."""
         missing = frame - (self.spec_start + self.spec.shape[-1])
         if missing > 0:
             assert self.channels is not None
@@ -357,7 +360,7 @@ def separate_stream(
     ------
     vocals, accompaniment : ndarray, shape (channels, n)
         Consecutive pieces at ``sample_rate``; together as long as the input, and equal to
-        ``separator.separate`` of the whole input within float rounding.
+        a one-pass separation of the whole input within float rounding (the tests' oracle).
     """
     model_rate = separator.sample_rate
     resampled = model_rate != sample_rate

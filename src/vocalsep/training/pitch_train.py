@@ -38,6 +38,7 @@ import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError
 from vocalsep.melody.tracking import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
+from vocalsep.separation.checkpoint import read_checkpoint, save_checkpoint
 
 FORMAT_VERSION = 1
 #: Sources understood by ``render_source`` besides separation models.
@@ -76,9 +77,8 @@ class PitchTrainConfig:
     sources: tuple[tuple[str, float], ...] = (
         ("clean", 0.3),
         ("mixture", 0.1),
-        ("default", 0.2),
-        ("default@2.0", 0.2),
-        ("runs/seed/best.pt", 0.2),
+        ("default", 0.3),
+        ("default@2.0", 0.3),
     )
     steps: int = 2000
     batch_size: int = 64
@@ -320,7 +320,7 @@ def train_pitch(
     run_dir: str | Path,
     config: PitchTrainConfig | None = None,
     *,
-    mir1k_root: str | Path = "../shared/data/MIR-1K",
+    mir1k_root: str | Path,
     cache: str | Path | None = None,
     sampler: FrameSampler | None = None,
     init: str | Path | None = None,
@@ -377,9 +377,7 @@ def train_pitch(
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     step, rng = 0, np.random.default_rng(config.seed)
     if last_path.is_file():
-        state = torch.load(last_path, map_location="cpu", weights_only=True)
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(f"{last_path}: not a train-pitch checkpoint of format {FORMAT_VERSION}")
+        state = read_checkpoint(last_path, FORMAT_VERSION, "train-pitch")
         network.load_state_dict(state["network"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
@@ -408,13 +406,14 @@ def train_pitch(
             last_loss = float(np.mean(losses))
             entry: dict[str, Any] = {"step": step, "loss": last_loss, "seconds": round(time.time() - start_time, 1)}
             losses = []
-            torch.save(network.state_dict(), run_dir / f"weights-{step}.pth")
-            torch.save({
+            # both atomic and digested: a kill or a full disk never leaves a file that loads wrong
+            save_checkpoint(run_dir / f"weights-{step}.pth", {"format_version": FORMAT_VERSION,
+                                                              "network": network.state_dict()})
+            save_checkpoint(last_path, {
                 "format_version": FORMAT_VERSION, "config": config.to_dict(), "step": step,
                 "network": network.state_dict(), "optimizer": optimizer.state_dict(),
                 "rng": json.dumps(rng.bit_generator.state),
-            }, run_dir / "last.partial.pt")
-            (run_dir / "last.partial.pt").replace(last_path)
+            })
             if validation is not None:
                 entry["tuning"] = validation(network)
             with log_path.open("a") as log:

@@ -109,7 +109,9 @@ def train(
     config_path = run_dir / "config.json"
     if config_path.exists():
         # Compared as configurations, so options added since the run started take their defaults.
-        if RunConfig.from_dict(json.loads(config_path.read_text())) != config:
+        # Threads say how the run executes, not what it computes: a run resumes on another core count.
+        saved = RunConfig.from_dict(json.loads(config_path.read_text()))
+        if dataclasses.replace(saved, train=dataclasses.replace(saved.train, threads=config.train.threads)) != config:
             raise ConfigError(f"{run_dir} holds a run with another configuration; use a new folder")
     else:
         atomic_write_bytes(config_path, json.dumps(config.to_dict(), indent=2).encode())  # a kill never leaves half
