@@ -19,6 +19,12 @@ from vocalsep.files import temporary_sibling, write_failure_reason
 SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
 #: Suffixes read by libsndfile; anything else goes through PyAV (ffmpeg's decoders).
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".w64", ".rf64"}
+#: Sample rates accepted (README: 8-192 kHz); a header outside them is refused before decoding.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 192_000
+#: Channels accepted: every channel is separated in the same network batch, so memory grows with them.
+MAX_CHANNELS = 16
+#: Samples of all channels together in one decoded block, so a block stays 16 MB at any channel count.
+MAX_BLOCK_SAMPLES = 1 << 22
 
 
 @contextlib.contextmanager
@@ -43,6 +49,26 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def check_format(path: Path, sample_rate: int, channels: int) -> None:
+    """Refuse a header whose rate or channel count is outside what vocalsep separates.
+
+    A hand-made header may declare 1 Hz (a 176 KB file then lasts a day) or 0 channels;
+    the check runs when a file is opened, so every command refuses it before any work.
+
+    Raises
+    ------
+    AudioReadError
+        One line naming the file and the field.
+    """
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioReadError(
+            f"{path}: a sample rate of {sample_rate} Hz is not supported "
+            f"({MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz)"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioReadError(f"{path}: {channels} channels are not supported (1-{MAX_CHANNELS})")
+
+
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode an audio file.
 
@@ -60,15 +86,20 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     Raises
     ------
     AudioReadError
-        The file is missing, cannot be decoded, or holds no samples.
+        The file is missing, cannot be decoded, holds no samples, or declares a rate or
+        channel count outside those ``check_format`` accepts.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioReadError(f"{path}: no such file")
     waveform, rate = None, 0
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
-        with contextlib.suppress(Exception):
+        try:
             waveform, rate = _load_soundfile(path)
+        except AudioReadError:
+            raise
+        except Exception:  # libsndfile cannot read it: PyAV may
+            waveform = None
     if waveform is None:
         waveform, rate = _load_pyav(path, stream_index=0)
     if waveform.shape[1] == 0:
@@ -86,9 +117,10 @@ def load_stream(path: str | Path, stream_index: int) -> tuple[np.ndarray, int]:
 def _load_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile
 
-    with _quiet_native_stderr():
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return np.ascontiguousarray(data.T), int(rate)
+    with _quiet_native_stderr(), soundfile.SoundFile(str(path)) as handle:
+        check_format(path, int(handle.samplerate), int(handle.channels))
+        data = handle.read(dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(handle.samplerate)
 
 
 def _load_pyav(path: Path, stream_index: int) -> tuple[np.ndarray, int]:
@@ -101,6 +133,8 @@ def _load_pyav(path: Path, stream_index: int) -> tuple[np.ndarray, int]:
                 raise AudioReadError(f"{path}: no audio stream {stream_index} in the file")
             stream = streams[stream_index]
             rate = int(stream.codec_context.sample_rate or 0)
+            if rate > 0:
+                check_format(path, rate, int(stream.codec_context.channels or 0))
             # Planar float output whatever the codec's native sample format.
             resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout)
             blocks = []
@@ -286,6 +320,7 @@ class AudioReader:
             self.frames: int | None = int(self._soundfile.frames)
         else:
             self._probe_pyav()
+        check_format(self.path, self.sample_rate, self.channels)
 
     def _probe_pyav(self) -> None:
         import av
@@ -310,7 +345,7 @@ class AudioReader:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Yield float32 blocks of shape (channels, n); raise AudioReadError if there are none."""
-        size = max(1, int(self.block_seconds * self.sample_rate))
+        size = max(1, min(int(self.block_seconds * self.sample_rate), MAX_BLOCK_SAMPLES // self.channels))
         produced = 0
         source = self._soundfile_blocks(size) if self._soundfile is not None else self._pyav_blocks(size)
         for block in source:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from vocalsep.audio.io import SUBTYPES, AudioReader, AudioWriter
-from vocalsep.errors import AudioReadError, AudioWriteError, VocalsepError
+from vocalsep.errors import AudioReadError, AudioWriteError, SampleRangeError, VocalsepError
 from vocalsep.files import folder_lock
 from vocalsep.pipeline.naming import output_paths
 from vocalsep.separation.separator import Separator
@@ -157,11 +157,13 @@ def separate_file(
         with folder_lock(targets["vocals"].parent):  # another process's pair never mixes with ours
             for stem in STEM_NAMES:
                 written.append(writers[stem].publish(overwrite=overwrite))
-    except BaseException:
+    except BaseException as error:
         for writer in writers.values():
             writer.discard()
         for path in written:  # a lone stem would look like a finished result
             path.unlink(missing_ok=True)
+        if isinstance(error, SampleRangeError):  # raised by the stream, which does not know the file
+            raise SampleRangeError(f"{input_path}: {error}") from None
         raise
     return targets
 

@@ -16,13 +16,20 @@ import torch
 import torch.nn.functional as F
 
 from vocalsep.audio.io import resample, resample_reach
-from vocalsep.errors import VocalsepError
+from vocalsep.errors import SampleRangeError, VocalsepError
 from vocalsep.separation.chunking import crossfade_window, window_frames
 from vocalsep.separation.onnx_runtime import onnx_network
 from vocalsep.separation.separator import Separator
 from vocalsep.audio.spectrogram import extend_mask
 
 Function = Callable[[np.ndarray], np.ndarray]
+
+#: Gain applied to the mixture before the transforms, undone exactly on the voice. The STFT,
+#: the inverse FFT and the resampler's sums grow a sample by up to ~2^20, which overflows
+#: float32 for samples near its maximum (3e38); a power of two commutes exactly with every
+#: float operation, so ordinary input gives the same bits (only magnitudes below ~1e-28
+#: lose precision in the subnormal range).
+HEADROOM = 2.0**-32
 
 
 class OverlapSave:
@@ -94,7 +101,7 @@ def _ceil(value: Fraction) -> int:
 def resampling_stage(source_rate: int, target_rate: int, block_seconds: float = 4.0) -> OverlapSave:
     """Streaming ``audio.resample``: identical to resampling the whole signal at once."""
     ratio = Fraction(target_rate, source_rate)
-    down, up = ratio.denominator, ratio.numerator
+    down = ratio.denominator
     margin = down * -(-resample_reach(source_rate, target_rate) // down)
     block = down * max(1, int(block_seconds * source_rate) // down)
     return OverlapSave(
@@ -122,6 +129,9 @@ class VoiceStream:
         gives the same function on ONNX Runtime.
     windows_per_call : int
         Network windows stacked into one batch (same output; fewer, larger calls).
+    headroom : float
+        The gain already applied to the pushed samples (a power of two): the network sees
+        the magnitudes divided by it (clamped to float32's maximum), the voice keeps it.
     """
 
     def __init__(
@@ -130,6 +140,7 @@ class VoiceStream:
         *,
         network: Callable[[torch.Tensor], torch.Tensor] | None = None,
         windows_per_call: int = 1,
+        headroom: float = 1.0,
     ) -> None:
         stft = separator.config.stft
         self.n_fft, self.hop, self.input_bins = stft.n_fft, stft.hop_length, stft.input_bins
@@ -139,6 +150,7 @@ class VoiceStream:
         self.grid = separator.config.unet.downsampling
         self.network = network or separator.estimator
         self.windows_per_call = windows_per_call
+        self.headroom = headroom
         self.window = torch.hann_window(self.n_fft)  # Spectrogram's window
         self.weights = crossfade_window(self.segment, self.crossfade)
         self.channels: int | None = None
@@ -250,7 +262,10 @@ class VoiceStream:
 
     def _band(self, start: int, frames: int) -> torch.Tensor:
         offset = start - self.spec_start
-        return self.spec[:, : self.input_bins, offset : offset + frames].abs()
+        magnitude = self.spec[:, : self.input_bins, offset : offset + frames].abs()
+        if self.headroom != 1.0:  # beyond float32 the network sees its largest value, not inf
+            magnitude = (magnitude / self.headroom).clamp(max=torch.finfo(torch.float32).max)
+        return magnitude
 
     def _accumulate(self, start: int, result: torch.Tensor) -> None:
         frames = result.shape[-1]
@@ -358,12 +373,17 @@ def separate_stream(
     vocals, accompaniment : ndarray, shape (channels, n)
         Consecutive pieces at ``sample_rate``; together as long as the input, and equal to
         ``separator.separate`` of the whole input within float rounding.
+
+    Raises
+    ------
+    SampleRangeError
+        A stem exceeds float32's range (only for input near float32's maximum, ~3e38).
     """
     model_rate = separator.sample_rate
     resampled = model_rate != sample_rate
     to_model = resampling_stage(sample_rate, model_rate) if resampled else None
     back = resampling_stage(model_rate, sample_rate) if resampled else None
-    separation = VoiceStream(separator, network=_network(separator, engine))
+    separation = VoiceStream(separator, network=_network(separator, engine), headroom=HEADROOM)
     pending: list[np.ndarray] = []  # mixture samples waiting for their voice estimate
     emitted = 0
     total = 0
@@ -382,9 +402,16 @@ def separate_stream(
         emitted += voice.shape[1]
         if progress is not None:
             progress(voice.shape[1])
-        yield voice, mixture[:, : voice.shape[1]] - voice
+        with np.errstate(over="ignore"):
+            voice = voice / np.float32(HEADROOM)
+            accompaniment = mixture[:, : voice.shape[1]] - voice
+        if not (np.isfinite(voice).all() and np.isfinite(accompaniment).all()):
+            raise SampleRangeError(f"the stems exceed the range of 32-bit floats (input peak "
+                                   f"{np.abs(mixture).max():.3g}); scale the input down")
+        yield voice, accompaniment
 
     def through(samples: np.ndarray) -> np.ndarray:
+        samples = samples * np.float32(HEADROOM)
         at_model_rate = to_model.push(samples) if to_model else samples
         voice = separation.push(at_model_rate)
         return back.push(voice) if back else voice
@@ -394,7 +421,7 @@ def separate_stream(
         pending.append(block)
         total += block.shape[1]
         yield from pair(through(block), final=False)
-    tail = [separation.push(to_model.finish())] if to_model else []
+    tail = [separation.push(to_model.finish())] if to_model else []  # already scaled
     tail.append(separation.finish())
     voice = np.concatenate(tail, axis=1)
     if back:
