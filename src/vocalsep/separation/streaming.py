@@ -1,28 +1,24 @@
-"""Bounded-memory separation: whole-signal functions applied to a stream, block by block.
+"""Bounded-memory separation: the whole-signal path applied to a stream, block by block.
 
-Each stage is an ``OverlapSave``: it runs a function over a block plus real neighbouring
-samples on both sides and keeps only the block, so its output equals what the function
-returns over the whole signal, as long as the margins cover the function's reach and the
-blocks start on the function's grid (STFT hop times network step; resampling phase).
+Three stages, each equal to its whole-signal counterpart: resampling to the model's rate
+(soxr's stream), ``VoiceStream`` (STFT, network windows, mask, overlap-add) and resampling
+back; the accompaniment is the mixture minus the voice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from fractions import Fraction
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vocalsep.audio.io import resample, resample_reach
+from vocalsep.audio.io import Resampler
 from vocalsep.errors import SampleRangeError, VocalsepError
 from vocalsep.separation.chunking import crossfade_window, window_frames
 from vocalsep.separation.onnx_runtime import onnx_network
 from vocalsep.separation.separator import Separator
 from vocalsep.audio.spectrogram import extend_mask
-
-Function = Callable[[np.ndarray], np.ndarray]
 
 #: Gain applied to the mixture before the transforms, undone exactly on the voice. The STFT,
 #: the inverse FFT and the resampler's sums grow a sample by up to ~2^20, which overflows
@@ -32,81 +28,9 @@ Function = Callable[[np.ndarray], np.ndarray]
 HEADROOM = 2.0**-32
 
 
-class OverlapSave:
-    """Apply ``function`` to an unbounded stream of (channels, samples) blocks.
-
-    Parameters
-    ----------
-    function : callable
-        Maps (channels, n) samples to (channels, ceil(n * ratio)) samples.
-    block : int
-        Input samples per call (a multiple of the function's grid).
-    left, right : int
-        Input samples of context on each side (multiples of the grid).
-    ratio : Fraction
-        Output samples per input sample; ``block * ratio`` and ``left * ratio`` must be whole.
-    """
-
-    def __init__(self, function: Function, *, block: int, left: int, right: int, ratio: Fraction = Fraction(1)) -> None:
-        if (block * ratio).denominator != 1 or (left * ratio).denominator != 1:
-            raise ValueError("block and left margin must map to whole output samples")
-        self.function = function
-        self.block, self.left, self.right, self.ratio = block, left, right, ratio
-        self.buffer: np.ndarray | None = None
-        self.buffer_start = 0  # stream index of buffer[:, 0]
-        self.next_block = 0  # stream index of the next block to emit
-        self.received = 0
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """Feed samples; return the output samples that are now final."""
-        self.buffer = samples if self.buffer is None else np.concatenate([self.buffer, samples], axis=1)
-        self.received += samples.shape[1]
-        outputs = []
-        while self.received >= self.next_block + self.block + self.right:
-            outputs.append(self._emit(self.next_block + self.block))
-        return self._join(outputs, samples.shape[0])
-
-    def finish(self) -> np.ndarray:
-        """End of stream: return the rest of the output."""
-        channels = 0 if self.buffer is None else self.buffer.shape[0]
-        outputs = []
-        while self.next_block < self.received:
-            outputs.append(self._emit(min(self.next_block + self.block, self.received)))
-        return self._join(outputs, channels)
-
-    def _emit(self, block_end: int) -> np.ndarray:
-        assert self.buffer is not None
-        start = max(0, self.next_block - self.left)
-        stop = min(self.received, block_end + self.right)
-        result = self.function(self.buffer[:, start - self.buffer_start : stop - self.buffer_start])
-        offset = int((self.next_block - start) * self.ratio)
-        count = _ceil(block_end * self.ratio) - int(self.next_block * self.ratio)
-        self.next_block = block_end
-        keep_from = max(0, self.next_block - self.left)
-        self.buffer = self.buffer[:, keep_from - self.buffer_start :]
-        self.buffer_start = keep_from
-        return result[:, offset : offset + count]
-
-    @staticmethod
-    def _join(outputs: list[np.ndarray], channels: int) -> np.ndarray:
-        if not outputs:
-            return np.zeros((channels, 0), np.float32)
-        return np.concatenate(outputs, axis=1)
-
-
-def _ceil(value: Fraction) -> int:
-    return -((-value.numerator) // value.denominator)
-
-
-def resampling_stage(source_rate: int, target_rate: int, block_seconds: float = 4.0) -> OverlapSave:
+def resampling_stage(source_rate: int, target_rate: int) -> Resampler:
     """Streaming ``audio.resample``: identical to resampling the whole signal at once."""
-    ratio = Fraction(target_rate, source_rate)
-    down = ratio.denominator
-    margin = down * -(-resample_reach(source_rate, target_rate) // down)
-    block = down * max(1, int(block_seconds * source_rate) // down)
-    return OverlapSave(
-        lambda x: resample(x, source_rate, target_rate), block=block, left=margin, right=margin, ratio=ratio
-    )
+    return Resampler(source_rate, target_rate)
 
 
 class VoiceStream:
