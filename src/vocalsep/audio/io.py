@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import AudioReadError, AudioWriteError
-from vocalsep.files import temporary_sibling, write_failure_reason
+from vocalsep.files import atomic_output, describe, publish, temporary_sibling, write_failure_reason
 
 #: Subtypes accepted by ``save_audio`` for each container.
 SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
@@ -145,7 +145,7 @@ def _load_pyav(path: Path, stream_index: int) -> tuple[np.ndarray, int]:
     except AudioReadError:
         raise
     except Exception as error:  # PyAV raises many types for undecodable data
-        raise AudioReadError(f"{path}: not a readable audio file ({_reason(error)})") from None
+        raise AudioReadError(f"{path}: not a readable audio file ({describe(error)})") from None
     if not blocks or rate <= 0:
         raise AudioReadError(f"{path}: the file holds no audio samples")
     return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32), rate
@@ -154,6 +154,8 @@ def _load_pyav(path: Path, stream_index: int) -> tuple[np.ndarray, int]:
 #: soxr's quality preset: 20-bit precision, flat to 91 % of the lower Nyquist frequency.
 #: It replaced a Kaiser-windowed sinc: more accurate and as fast (``benchmarks/resample.py``).
 RESAMPLE_QUALITY = "HQ"
+#: Frames handed to soxr per call.
+RESAMPLE_PIECE = 1 << 15
 
 
 def fit_length(waveform: np.ndarray, samples: int) -> np.ndarray:
@@ -216,7 +218,11 @@ class Resampler:
             )
         self.received += samples.shape[1]
         frames = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).T)
-        out = np.ascontiguousarray(self._stream.resample_chunk(frames, last=last).T)
+        # soxr is fastest on pieces that stay in cache (a whole minute at once takes twice as long)
+        cuts = list(range(0, frames.shape[0], RESAMPLE_PIECE)) or [0]
+        pieces = [self._stream.resample_chunk(frames[at : at + RESAMPLE_PIECE], last=last and at == cuts[-1])
+                  for at in cuts]
+        out = np.ascontiguousarray(np.concatenate(pieces).T)
         self.produced += out.shape[1]
         return out
 
@@ -257,25 +263,13 @@ def save_audio(
         raise AudioWriteError(f"{path}: unsupported output format {container!r} (use wav or flac)")
     if subtype not in SUBTYPES[container]:
         raise AudioWriteError(f"{path}: {container} cannot store {subtype} samples")
-    if path.exists() and not overwrite:
-        raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
     data = np.asarray(waveform, dtype=np.float32).T
     if subtype != "FLOAT":
         data = np.clip(data, -1.0, 1.0)
-    temp_name = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp_name = temporary_sibling(path, f".part.{container}")
+    failures = (OSError, RuntimeError, AssertionError, soundfile.LibsndfileError)
+    with atomic_output(path, suffix=f".part.{container}", overwrite=overwrite, error=AudioWriteError,
+                       catch=failures) as temp_name:
         soundfile.write(temp_name, data, sample_rate, subtype=subtype, format=container.upper())
-        os.replace(temp_name, path)
-        temp_name = None
-    except (OSError, RuntimeError, AssertionError, soundfile.LibsndfileError) as error:
-        reason = write_failure_reason(temp_name) or _reason(error)
-        raise AudioWriteError(f"cannot write {path}: {reason}") from None
-    finally:
-        if temp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
     return path
 
 
@@ -325,7 +319,7 @@ class AudioReader:
         except AudioReadError:
             raise
         except Exception as error:  # PyAV raises many types for undecodable data
-            raise AudioReadError(f"{self.path}: not a readable audio file ({_reason(error)})") from None
+            raise AudioReadError(f"{self.path}: not a readable audio file ({describe(error)})") from None
         if self.sample_rate <= 0 or self.channels <= 0:
             raise AudioReadError(f"{self.path}: the file holds no audio samples")
 
@@ -353,7 +347,7 @@ class AudioReader:
                             handle.seek(0)
                         data = handle.read(size, dtype="float32", always_2d=True)
                 except Exception as error:  # libsndfile raises several types
-                    raise AudioReadError(f"{self.path}: not a readable audio file ({_reason(error)})") from None
+                    raise AudioReadError(f"{self.path}: not a readable audio file ({describe(error)})") from None
                 if data.shape[0]:
                     yield np.ascontiguousarray(data.T)
 
@@ -376,7 +370,7 @@ class AudioReader:
                 for converted in resampler.resample(None):
                     pending.append(converted.to_ndarray())
         except Exception as error:  # PyAV raises many types for undecodable data
-            raise AudioReadError(f"{self.path}: not a readable audio file ({_reason(error)})") from None
+            raise AudioReadError(f"{self.path}: not a readable audio file ({describe(error)})") from None
         if pending:
             yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
 
@@ -404,7 +398,7 @@ class AudioWriter:
             self._handle = soundfile.SoundFile(self.temp_name, "w", sample_rate, channels, subtype="FLOAT", format="RF64")
         except Exception as error:  # OSError, LibsndfileError, ...
             self.discard()
-            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
+            raise AudioWriteError(f"cannot write {self.path}: {describe(error)}") from None
 
     def write(self, block: np.ndarray) -> None:
         """Append (channels, n) samples."""
@@ -412,7 +406,7 @@ class AudioWriter:
         try:
             self._handle.write(np.ascontiguousarray(block.T))
         except Exception as error:
-            reason = write_failure_reason(self.temp_name) or _reason(error)
+            reason = write_failure_reason(self.temp_name) or describe(error)
             self.discard()
             raise AudioWriteError(f"cannot write {self.path}: {reason}") from None
 
@@ -437,13 +431,14 @@ class AudioWriter:
                 self.final_name, "w", self.sample_rate, source.channels, subtype=subtype, format=container.upper()
             ) as target:
                 for block in source.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
-                    block = block * gain if gain != 1.0 else block
+                    # in float64: for input near float32's maximum the gain (1/peak) is subnormal in float32
+                    block = block * np.float64(gain) if gain != 1.0 else block
                     target.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
         except AudioWriteError:
             self.discard()
             raise
         except Exception as error:  # libsndfile and soundfile report a full disk in several ways
-            reason = write_failure_reason(self.final_name or self.temp_name) or _reason(error)
+            reason = write_failure_reason(self.final_name or self.temp_name) or describe(error)
             self.discard()
             raise AudioWriteError(f"cannot write {self.path}: {reason}") from None
         self._remove("temp_name")
@@ -454,12 +449,8 @@ class AudioWriter:
         try:
             if not getattr(self, "final_name", ""):
                 raise AudioWriteError(f"cannot write {self.path}: nothing was committed")
-            if self.path.exists() and not overwrite:
-                raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
-            os.replace(self.final_name, self.path)
+            publish(self.final_name, self.path, overwrite=overwrite, error=AudioWriteError)
             self.final_name = ""
-        except OSError as error:
-            raise AudioWriteError(f"cannot write {self.path}: {_reason(error)}") from None
         finally:
             self.discard()
         return self.path
@@ -477,7 +468,3 @@ class AudioWriter:
             with contextlib.suppress(OSError):
                 os.unlink(name)
             setattr(self, attribute, "")
-
-
-def _reason(error: BaseException) -> str:
-    return getattr(error, "strerror", None) or (str(error).splitlines()[0] if str(error) else type(error).__name__)

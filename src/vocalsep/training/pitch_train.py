@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError
+from vocalsep.files import atomic_output
 from vocalsep.melody.tracking import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
 
 FORMAT_VERSION = 1
@@ -229,9 +230,8 @@ def cache_sources(
         folder.mkdir(parents=True, exist_ok=True)
         for clip in missing:
             audio = render_source(clip, source, separator)
-            partial = folder / f"{clip.stem}.partial.npy"
-            np.save(partial, audio)
-            partial.replace(folder / f"{clip.stem}.npy")
+            with atomic_output(folder / f"{clip.stem}.npy", suffix=".npy") as temp_name:
+                np.save(temp_name, audio)
 
 
 def read_labels(mir1k_root: str | Path, clip: str) -> np.ndarray:
@@ -409,12 +409,12 @@ def train_pitch(
             entry: dict[str, Any] = {"step": step, "loss": last_loss, "seconds": round(time.time() - start_time, 1)}
             losses = []
             torch.save(network.state_dict(), run_dir / f"weights-{step}.pth")
-            torch.save({
-                "format_version": FORMAT_VERSION, "config": config.to_dict(), "step": step,
-                "network": network.state_dict(), "optimizer": optimizer.state_dict(),
-                "rng": json.dumps(rng.bit_generator.state),
-            }, run_dir / "last.partial.pt")
-            (run_dir / "last.partial.pt").replace(last_path)
+            with atomic_output(last_path, catch=(OSError, RuntimeError)) as temp_name:
+                torch.save({
+                    "format_version": FORMAT_VERSION, "config": config.to_dict(), "step": step,
+                    "network": network.state_dict(), "optimizer": optimizer.state_dict(),
+                    "rng": json.dumps(rng.bit_generator.state),
+                }, temp_name)
             if validation is not None:
                 entry["tuning"] = validation(network)
             with log_path.open("a") as log:
