@@ -19,6 +19,13 @@ For each rate pair and implementation, prints:
 Usage::
 
     taskset -c 1 python benchmarks/resample.py
+
+A run on a shared 2-core machine (commit after 5552018; times are noisy to ~30 %): soxr HQ's
+white-noise error is -76 to -133 dB against the Kaiser sinc's -27 dB (which loses 2.7 dB
+between 85 and 90 % of Nyquist), its stop band -135 dB against -23 to -35 dB, its 1 kHz
+sine error -134 dB against -140 dB; soxr's stream took 2.1-3.4 ms per second of audio
+against 1.7-3.2 ms (faster at 22.05->44.1 kHz, 0.4-0.5 ms/s slower at the others: under
+1 % of a separation).
 """
 
 from __future__ import annotations
@@ -172,7 +179,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    implementations = {"kaiser sinc": kaiser_sinc, "vocalsep (soxr HQ)": ours, "soxr VHQ": soxr_with("VHQ")}
+    implementations = {"kaiser sinc (before)": kaiser_sinc, "vocalsep: soxr HQ stream": ours,
+                       "soxr HQ one-shot": soxr_with("HQ"), "soxr VHQ one-shot": soxr_with("VHQ")}
     print("| rates | resampler | sine dB | noise dB | ripple dB | stop dB | ms/s |")
     print("|---|---|---|---|---|---|---|")
     for source, target in PAIRS:
