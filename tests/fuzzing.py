@@ -2,14 +2,22 @@
 
 Shared by ``tests/test_fuzz_decoder.py`` (a short, derandomised run in CI) and
 ``benchmarks/fuzz.py`` (the long run). The property: decoding any byte string ends either in
-a valid waveform (float32, shape (channels, samples) with both positive, finite, positive
-rate) or in one ``AudioReadError`` whose message is a single line naming the file. Anything
-else (another exception type, a multi-line message, a crash) is a failure.
+a valid waveform (float32, shape (channels, samples) with both positive, finite, a rate in
+8-192 kHz and at most ``MAX_CHANNELS`` channels) or in one ``AudioReadError`` whose message is
+a single line naming the file. Anything else (another exception type, a multi-line message,
+a crash) is a failure.
+
+Two families besides the mutations: hand-made WAV headers with absurd fields
+(``absurd_headers``: rates of 0, 1, 7999, 192001 or 4e9 Hz, data sizes of 4 GB behind a few
+bytes, 0 or 65535 channels, truncated data chunks), and extreme finite amplitudes
+(``EXTREME_KINDS``, made by ``extreme_signal``: 1e30, near float32's maximum, alternating
+plus and minus the maximum, denormals), which ``tests/test_fuzz_separation.py`` separates.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +25,7 @@ import numpy as np
 import soundfile
 from hypothesis import strategies as st
 
-from vocalsep.audio.io import AudioReader, load_audio
+from vocalsep.audio.io import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioReader, load_audio
 from vocalsep.errors import AudioReadError
 
 
@@ -121,6 +129,77 @@ def decoder_inputs() -> st.SearchStrategy[Case]:
     return st.one_of(mutated_files(), mutated_files(), mutated_files(), random_files())
 
 
+def wav_bytes(
+    rate: int, channels: int, bits: int, tag: int, data: bytes, *, declared: int | None = None,
+    riff: int | None = None,
+) -> bytes:
+    """A canonical 44-byte-header WAV with any field as given (fields wrap to their widths).
+
+    ``tag`` is the format code (1 integer PCM, 3 IEEE float, 6/7 A-/u-law); ``declared``
+    overrides the data chunk's size and ``riff`` the RIFF size, to lie about the length.
+    """
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag & 0xFFFF, channels & 0xFFFF, rate & 0xFFFFFFFF,
+                      (rate * block) & 0xFFFFFFFF, block & 0xFFFF, bits & 0xFFFF)
+    size = len(data) if declared is None else declared
+    body = b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", size & 0xFFFFFFFF) + data
+    return b"RIFF" + struct.pack("<I", (len(body) if riff is None else riff) & 0xFFFFFFFF) + body
+
+
+#: Header values at and beyond the limits, and ordinary ones so that the rest is reached too.
+ABSURD_RATES = [0, 1, 7999, 8000, 44100, 192000, 192001, 4_000_000_000, 0xFFFFFFFF]
+ABSURD_CHANNELS = [0, 1, 2, MAX_CHANNELS, MAX_CHANNELS + 1, 1000, 65535]
+
+
+@st.composite
+def absurd_headers(draw: st.DrawFn) -> Case:
+    """A WAV whose header fields (rate, channels, sizes, format) are drawn up to their absurd ends."""
+    # one or two fields absurd at a time, so that the others let the decoder go on
+    absurd = set(draw(st.lists(st.sampled_from(["rate", "channels", "format", "sizes"]), max_size=2)))
+    rate = draw(st.sampled_from([8000, 16000, 44100, 192000]))
+    if "rate" in absurd:
+        rate = draw(st.one_of(st.sampled_from(ABSURD_RATES), st.integers(0, 0xFFFFFFFF)))
+    channels = draw(st.integers(1, 3))
+    if "channels" in absurd:
+        channels = draw(st.one_of(st.sampled_from(ABSURD_CHANNELS), st.integers(0, 0xFFFF)))
+    tag, bits = draw(st.sampled_from([(1, 8), (1, 16), (1, 24), (1, 32), (3, 32), (3, 64), (6, 8), (7, 8)]))
+    if "format" in absurd:
+        tag, bits = draw(st.sampled_from([(1, 0), (1, 12), (3, 16), (0, 16), (0xFFFF, 16), (1, 0xFFFF)]))
+    frames = draw(st.integers(0, 400))
+    length = frames * max(1, min(channels, 8)) * max(1, bits // 8)
+    pattern = draw(st.binary(min_size=1, max_size=64))
+    data = (pattern * (length // len(pattern) + 1))[:length]
+    declared = riff = None
+    if "sizes" in absurd:
+        declared = draw(st.sampled_from([None, 0, 1, 0xFFFFFFFF, 0x7FFFFFFF, len(data) * 1000]))
+        riff = draw(st.sampled_from([None, 0, 4, 0xFFFFFFFF]))
+    if draw(st.booleans()):  # a data chunk cut anywhere, even inside a sample
+        data = data[: draw(st.integers(0, len(data)))]
+    return Case("header" + draw(st.sampled_from([".wav", ".wav", ".flac", ".mp3"])),
+                wav_bytes(rate, channels, bits, tag, data, declared=declared, riff=riff))
+
+
+#: Contents of extreme but finite amplitude, for float files.
+EXTREME_KINDS = ["huge", "near_max", "alternating_max", "max_noise", "denormal_noise"]
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def extreme_signal(kind: str, channels: int, samples: int, rate: int, seed: int) -> np.ndarray:
+    """A (channels, samples) float64 signal of one extreme kind, every sample finite in float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / rate
+    f0 = 110 * 2 ** rng.uniform(0, 4, size=(channels, 1))
+    if kind == "huge":
+        return 1e30 * np.sin(2 * np.pi * f0 * t)
+    if kind == "near_max":  # a tone peaking at 3e38
+        return 3e38 * np.sin(2 * np.pi * f0 * t)
+    if kind == "alternating_max":  # +max, -max, ...: all energy at the Nyquist frequency
+        return FLOAT32_MAX * np.where(np.arange(samples) % 2, -1.0, 1.0) * np.ones((channels, 1))
+    if kind == "max_noise":
+        return FLOAT32_MAX * rng.uniform(-1, 1, size=(channels, samples))
+    return np.finfo(np.float32).smallest_subnormal * rng.integers(-(2**20), 2**20, size=(channels, samples))
+
+
 class Tally:
     """Counts the inputs tried and how each ended, for the printed summary."""
 
@@ -135,8 +214,8 @@ class Tally:
 
 def _check_waveform(waveform: np.ndarray, rate: int) -> None:
     assert waveform.dtype == np.float32 and waveform.ndim == 2, (waveform.dtype, waveform.shape)
-    assert waveform.shape[0] >= 1 and waveform.shape[1] >= 1, waveform.shape
-    assert rate > 0, rate
+    assert 1 <= waveform.shape[0] <= MAX_CHANNELS and waveform.shape[1] >= 1, waveform.shape
+    assert MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE, rate
     assert np.isfinite(waveform).all()
 
 

@@ -8,7 +8,7 @@ import torch
 from vocalsep.separation import checkpoint
 from vocalsep.separation.checkpoint import FORMAT_VERSION, load_estimator, model_payload, read_checkpoint, resolve_model, save_checkpoint, sha256_of
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.errors import AudioWriteError, ModelLoadError
+from vocalsep.errors import AudioWriteError, ModelLoadError, OutputError
 from vocalsep.separation.model import MaskEstimator
 
 CONFIG = ModelConfig(
@@ -90,8 +90,9 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(AudioWriteError, match="No space left on device"):
+    with pytest.raises(OutputError, match="No space left on device") as error:
         save_checkpoint(tmp_path / "c.pt", {"format_version": 1})
+    assert not isinstance(error.value, AudioWriteError)  # a checkpoint is not audio
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from vocalsep.files import remove_stale_siblings, temporary_sibling
+import pytest
+
+from vocalsep.errors import AudioWriteError, ConfigError, OutputError, SampleRangeError, VocalsepError
+from vocalsep.files import atomic_output, atomic_write_text, remove_stale_siblings, temporary_sibling
 
 
 def test_sibling_is_hidden_next_to_the_target_with_umask_permissions(tmp_path: Path) -> None:
@@ -43,3 +47,40 @@ def test_leftovers_of_a_killed_writer_are_removed_but_live_ones_kept(tmp_path: P
     other.write_bytes(b"")
     remove_stale_siblings(target)
     assert other.exists()
+
+
+def test_a_failed_atomic_output_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "notes.csv"
+    with pytest.raises(OutputError, match="No space left on device") as error:
+        with atomic_output(target) as temp_name:
+            Path(temp_name).write_text("half")
+            raise OSError(28, "No space left on device")
+    assert str(error.value) == f"cannot write {target}: No space left on device"
+    assert list(target.parent.iterdir()) == []
+
+
+def test_atomic_output_refuses_an_existing_file_and_replaces_it_when_asked(tmp_path: Path) -> None:
+    target = tmp_path / "f0.csv"
+    atomic_write_text(target, "old")
+    with pytest.raises(OutputError, match="exists"), atomic_output(target, overwrite=False):
+        pass
+    assert target.read_text() == "old"
+    with atomic_output(target, overwrite=True) as temp_name:
+        Path(temp_name).write_text("new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["f0.csv"]
+
+
+def test_error_kinds() -> None:
+    # Any output is an OutputError; audio ones are AudioWriteErrors; all print as one line.
+    assert issubclass(AudioWriteError, OutputError) and issubclass(OutputError, VocalsepError)
+    assert issubclass(SampleRangeError, AudioWriteError) and issubclass(ConfigError, VocalsepError)
+
+
+def test_every_writer_goes_through_vocalsep_files() -> None:
+    # One atomic writer: no other module renames temporary files into place itself.
+    source = Path(__file__).resolve().parents[1] / "src" / "vocalsep"
+    renames = re.compile(r"os\.replace\(|os\.rename\(|mkstemp\(|\.partial\.")
+    offenders = [f"{path.relative_to(source)}:{number}" for path in sorted(source.rglob("*.py"))
+                 if path.name != "files.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if renames.search(line)]
+    assert offenders == []

@@ -23,7 +23,7 @@ from support import TINY, song, tiny_checkpoint, tiny_estimator, write_song
 
 from vocalsep.separation.checkpoint import model_payload, read_checkpoint, save_checkpoint
 from vocalsep.apps.cli import main
-from vocalsep.errors import AudioWriteError
+from vocalsep.errors import OutputError
 
 
 @contextlib.contextmanager
@@ -88,7 +88,7 @@ def test_a_full_disk_is_one_line_and_keeps_earlier_outputs(tmp_path: Path, model
             _one_error_line(err, "No space left on device")
             assert after == before  # earlier outputs intact, nothing new, no temporary files
             assert os.statvfs(disk).f_bfree == free  # and no space held by deleted-but-open files
-            with pytest.raises(AudioWriteError, match="No space left"):  # a checkpoint save too
+            with pytest.raises(OutputError, match="No space left"):  # a checkpoint save too
                 save_checkpoint(disk / "last.pt", model_payload(tiny_estimator(), TINY, {"big": "x" * 500_000}))
             assert _snapshot(disk) == before
 
@@ -98,7 +98,7 @@ def test_a_full_disk_during_training_keeps_the_last_checkpoint(tmp_path: Path) -
         small = model_payload(tiny_estimator(), TINY, {})
         save_checkpoint(disk / "last.pt", small)
         before = (disk / "last.pt").read_bytes()
-        with pytest.raises(AudioWriteError, match="No space left") as error:
+        with pytest.raises(OutputError, match="No space left") as error:
             save_checkpoint(disk / "last.pt", {**small, "padding": np.zeros(100_000).tolist()})
         assert "\n" not in str(error.value)
         assert [p.name for p in disk.iterdir()] == ["last.pt"] and (disk / "last.pt").read_bytes() == before

@@ -9,8 +9,16 @@ class AudioReadError(VocalsepError):
     """An input file cannot be decoded as audio, or holds no samples."""
 
 
-class AudioWriteError(VocalsepError):
+class OutputError(VocalsepError):
     """An output file cannot be written (missing permission, full disk, existing file)."""
+
+
+class AudioWriteError(OutputError):
+    """An audio output cannot be written: the ``OutputError`` of stems and ``save_audio``."""
+
+
+class SampleRangeError(AudioWriteError):
+    """A stem exceeds the range of 32-bit float samples (input near float32's maximum)."""
 
 
 class ModelLoadError(VocalsepError):

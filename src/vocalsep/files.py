@@ -1,5 +1,10 @@
 """Atomic file creation: a hidden temporary sibling that is renamed into place when complete.
 
+The one writer of the package: ``atomic_output`` (any writer that takes a file name),
+``atomic_write_bytes`` / ``atomic_write_text`` and ``publish`` (the rename, for writers that
+convert first and rename later, like ``audio.AudioWriter``). A file that cannot be written is
+one ``OutputError`` line (``AudioWriteError`` for audio) with the OS's reason.
+
 Temporary names carry the writer's process id (``.<name>.<pid>.<random><suffix>``), so the
 leftovers of a process that was killed (SIGKILL, power loss) can be told from files that a
 live process is still writing, and are removed the next time that output is written.
@@ -17,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from vocalsep.errors import VocalsepError
+from vocalsep.errors import OutputError, VocalsepError
 
 T = TypeVar("T")
 
@@ -66,26 +71,78 @@ def temporary_sibling(path: Path, suffix: str = ".part") -> str:
     return name
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary sibling: the file appears whole or not at all."""
-    from vocalsep.errors import AudioWriteError
+def describe(error: BaseException) -> str:
+    """One line for an exception: the OS's reason when it has one, else its first line."""
+    text = getattr(error, "strerror", None) or (str(error).splitlines() or [type(error).__name__])[0]
+    return text[:200]
 
+
+def publish(temp_name: str, path: Path, *, overwrite: bool = True, error: type[OutputError] = OutputError) -> Path:
+    """Rename the finished temporary file ``temp_name`` onto ``path`` (one atomic step).
+
+    Raises
+    ------
+    OutputError
+        (or ``error``) ``path`` exists and ``overwrite`` is false, or the rename fails.
+    """
+    if path.exists() and not overwrite:
+        raise error(f"{path} exists (use --overwrite to replace it)")
+    try:
+        os.replace(temp_name, path)
+    except OSError as failure:
+        raise error(f"cannot write {path}: {describe(failure)}") from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(
+    path: str | Path,
+    *,
+    suffix: str = ".part",
+    overwrite: bool = True,
+    error: type[OutputError] = OutputError,
+    catch: tuple[type[BaseException], ...] = (OSError,),
+) -> Iterator[str]:
+    """Yield the name of a new temporary sibling of ``path``; publish it when the block ends.
+
+    The file appears whole under ``path`` or not at all: on any exception the temporary
+    file is removed. Exceptions of the ``catch`` types (the writer's way of saying the disk
+    is full) become one ``error`` line, ``cannot write <path>: <reason>``, with the OS's
+    reason recovered by ``write_failure_reason`` where the writer lost it.
+
+    Parameters
+    ----------
+    suffix : str
+        End of the temporary name (some writers pick the format by it, e.g. ``.part.wav``).
+    overwrite : bool
+        Replace an existing ``path``; else refuse before writing anything.
+    """
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise error(f"{path} exists (use --overwrite to replace it)")
     temp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp_name = temporary_sibling(path)
-        with open(temp_name, "wb") as out:
-            out.write(data)
-        os.replace(temp_name, path)
+        temp_name = temporary_sibling(path, suffix)
+        yield temp_name
+        publish(temp_name, path, overwrite=overwrite, error=error)
         temp_name = None
-    except OSError as error:
-        raise AudioWriteError(f"cannot write {path}: {error.strerror or error}") from None
+    except VocalsepError:
+        raise
+    except catch as failure:
+        reason = write_failure_reason(temp_name) or describe(failure)
+        raise error(f"cannot write {path}: {reason}") from None
     finally:
         if temp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
-    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, error: type[OutputError] = OutputError) -> Path:
+    """Write ``data`` to ``path`` through a temporary sibling: the file appears whole or not at all."""
+    with atomic_output(path, error=error) as temp_name, open(temp_name, "wb") as out:
+        out.write(data)
+    return Path(path)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ def _set_threads(threads: int | None) -> None:
     if threads is None:
         return
     if threads < 1:
-        raise VocalsepError(f"--threads must be at least 1, not {threads}")
+        raise ConfigError(f"--threads must be at least 1, not {threads}")
     import torch
 
     torch.set_num_threads(threads)
@@ -189,7 +189,7 @@ def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
     datasets = {d.strip() for d in args.datasets.split(",") if d.strip()}
     unknown = datasets - {"mir1k", "vocadito"}
     if unknown or not datasets:
-        raise VocalsepError(f"--datasets takes mir1k and/or vocadito, not {args.datasets!r}")
+        raise ConfigError(f"--datasets takes mir1k and/or vocadito, not {args.datasets!r}")
     songs = None if args.songs == "all" else tuple(s.strip() for s in args.songs.split(",") if s.strip())
     scores = evaluate_pitch(
         args.mir1k if "mir1k" in datasets else None,

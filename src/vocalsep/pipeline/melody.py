@@ -60,7 +60,7 @@ def transcribe_file(
     MelodyResult
     """
     from vocalsep.audio.io import load_audio
-    from vocalsep.errors import AudioWriteError
+    from vocalsep.errors import OutputError
     from vocalsep.melody.notes import segment_notes, write_midi, write_notes_csv
 
     input_path = Path(input_path)
@@ -70,7 +70,7 @@ def transcribe_file(
     if not overwrite:
         for path in paths.values():
             if path.exists():
-                raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
+                raise OutputError(f"{path} exists (use --overwrite to replace it)")
     mixture, rate = load_audio(input_path)
     vocals = mixture
     if separate:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from vocalsep.audio.io import SUBTYPES, AudioReader, AudioWriter
-from vocalsep.errors import AudioReadError, AudioWriteError, VocalsepError
+from vocalsep.errors import AudioReadError, AudioWriteError, ConfigError, SampleRangeError, VocalsepError
 from vocalsep.files import folder_lock
 from vocalsep.pipeline.naming import output_paths
 from vocalsep.separation.separator import Separator
@@ -49,7 +49,7 @@ def output_gain(peak: float, policy: str) -> float:
     clip; ``none`` leaves samples as they are (for float output).
     """
     if policy not in ("rescale", "clip", "none"):
-        raise VocalsepError(f"unknown clip policy {policy!r} (use rescale, clip or none)")
+        raise ConfigError(f"unknown clip policy {policy!r} (use rescale, clip or none)")
     if policy == "none" or peak <= 1.0:
         return 1.0
     if policy == "rescale":
@@ -120,10 +120,10 @@ def separate_file(
     if bits is None:
         bits = 32 if audio_format == "wav" else 24
     if bits not in SUBTYPE_FOR_BITS:
-        raise VocalsepError(f"bits must be 16, 24 or 32, not {bits}")
+        raise ConfigError(f"bits must be 16, 24 or 32, not {bits}")
     subtype = SUBTYPE_FOR_BITS[bits]
     if audio_format not in SUBTYPES or subtype not in SUBTYPES[audio_format]:
-        raise VocalsepError(f"{audio_format} cannot store {bits}-bit {'float' if bits == 32 else 'integer'} samples")
+        raise ConfigError(f"{audio_format} cannot store {bits}-bit {'float' if bits == 32 else 'integer'} samples")
     targets = output_paths(input_path, output_dir, audio_format, STEM_NAMES)
     if skip_existing:
         if all(path.exists() for path in targets.values()):
@@ -157,11 +157,13 @@ def separate_file(
         with folder_lock(targets["vocals"].parent):  # another process's pair never mixes with ours
             for stem in STEM_NAMES:
                 written.append(writers[stem].publish(overwrite=overwrite))
-    except BaseException:
+    except BaseException as error:
         for writer in writers.values():
             writer.discard()
         for path in written:  # a lone stem would look like a finished result
             path.unlink(missing_ok=True)
+        if isinstance(error, SampleRangeError):  # raised by the stream, which does not know the file
+            raise SampleRangeError(f"{input_path}: {error}") from None
         raise
     return targets
 

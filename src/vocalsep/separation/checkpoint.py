@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import re
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 import torch
 
 from vocalsep.config import ModelConfig
-from vocalsep.errors import AudioWriteError, ConfigError, ModelLoadError
-from vocalsep.files import temporary_sibling, write_failure_reason
+from vocalsep.errors import ConfigError, ModelLoadError
+from vocalsep.files import atomic_output
 
 FORMAT_VERSION = 1
 MODELS_DIR = Path(__file__).parent / "models"
@@ -46,24 +45,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
     Raises
     ------
-    AudioWriteError
+    OutputError
         The folder cannot be written or the disk is full; an earlier file at ``path`` is kept.
     """
     path = Path(path)
-    temp_name = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp_name = temporary_sibling(path)
+    # torch reports a full disk as RuntimeError ("unexpected pos")
+    with atomic_output(path, catch=(OSError, RuntimeError)) as temp_name:
         torch.save({**payload, DIGEST_KEY: content_digest(payload)}, temp_name)
-        os.replace(temp_name, path)
-        temp_name = None
-    except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
-        reason = (write_failure_reason(temp_name) or getattr(error, "strerror", None)
-                  or (str(error).splitlines() or [type(error).__name__])[0])
-        raise AudioWriteError(f"cannot write {path}: {reason[:200]}") from None
-    finally:
-        if temp_name is not None and os.path.exists(temp_name):
-            os.unlink(temp_name)
     return path
 
 

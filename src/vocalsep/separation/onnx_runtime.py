@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import io
 import os
-import tempfile
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -24,6 +23,8 @@ import numpy as np
 
 import torch
 
+from vocalsep.errors import OutputError
+from vocalsep.files import atomic_write_bytes
 from vocalsep.separation.model import MaskEstimator
 
 Network = Callable[[torch.Tensor], torch.Tensor]
@@ -157,16 +158,8 @@ def _cached_export(estimator: MaskEstimator, *, refresh: bool = False) -> bytes:
             if hashlib.sha256(stored[:-32]).digest() == stored[-32:]:
                 return stored[:-32]
     exported = _export(estimator)
-    with contextlib.suppress(OSError):  # read-only home, full disk: run without the cache
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".export-")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(exported + hashlib.sha256(exported).digest())
-            os.replace(temporary, path)  # readers see the whole file or none
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+    with contextlib.suppress(OutputError):  # read-only home, full disk: run without the cache
+        atomic_write_bytes(path, exported + hashlib.sha256(exported).digest())  # whole file or none
     return exported
 
 

@@ -1,23 +1,21 @@
-"""Bounded-memory separation: whole-signal functions applied to a stream, block by block.
+"""Bounded-memory separation: the whole-signal path applied to a stream, block by block.
 
-Each stage is an ``OverlapSave``: it runs a function over a block plus real neighbouring
-samples on both sides and keeps only the block, so its output equals what the function
-returns over the whole signal, as long as the margins cover the function's reach and the
-blocks start on the function's grid (STFT hop times network step; resampling phase).
+Three stages, each equal to its whole-signal counterpart: resampling to the model's rate
+(soxr's stream), ``VoiceStream`` (STFT, network windows, mask, overlap-add) and resampling
+back; the accompaniment is the mixture minus the voice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vocalsep.audio.io import resample, resample_reach
-from vocalsep.errors import VocalsepError
+from vocalsep.audio.io import Resampler
+from vocalsep.errors import SampleRangeError, VocalsepError
 from vocalsep.separation.chunking import crossfade_window, window_frames
 from vocalsep.separation.onnx_runtime import onnx_network
 from vocalsep.audio.spectrogram import extend_mask
@@ -25,84 +23,17 @@ from vocalsep.audio.spectrogram import extend_mask
 if TYPE_CHECKING:  # the separator calls this engine: a type only, not an import at run time
     from vocalsep.separation.separator import Separator
 
-Function = Callable[[np.ndarray], np.ndarray]
+#: Gain applied to the mixture before the transforms, undone exactly on the voice. The STFT,
+#: the inverse FFT and the resampler's sums grow a sample by up to ~2^20, which overflows
+#: float32 for samples near its maximum (3e38); a power of two commutes exactly with every
+#: float operation, so ordinary input gives the same bits (only magnitudes below ~1e-28
+#: lose precision in the subnormal range).
+HEADROOM = 2.0**-32
 
 
-class OverlapSave:
-    """Apply ``function`` to an unbounded stream of (channels, samples) blocks.
-
-    Parameters
-    ----------
-    function : callable
-        Maps (channels, n) samples to (channels, ceil(n * ratio)) samples.
-    block : int
-        Input samples per call (a multiple of the function's grid).
-    left, right : int
-        Input samples of context on each side (multiples of the grid).
-    ratio : Fraction
-        Output samples per input sample; ``block * ratio`` and ``left * ratio`` must be whole.
-    """
-
-    def __init__(self, function: Function, *, block: int, left: int, right: int, ratio: Fraction = Fraction(1)) -> None:
-        if (block * ratio).denominator != 1 or (left * ratio).denominator != 1:
-            raise ValueError("block and left margin must map to whole output samples")
-        self.function = function
-        self.block, self.left, self.right, self.ratio = block, left, right, ratio
-        self.buffer: np.ndarray | None = None
-        self.buffer_start = 0  # stream index of buffer[:, 0]
-        self.next_block = 0  # stream index of the next block to emit
-        self.received = 0
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """Feed samples; return the output samples that are now final."""
-        self.buffer = samples if self.buffer is None else np.concatenate([self.buffer, samples], axis=1)
-        self.received += samples.shape[1]
-        outputs = []
-        while self.received >= self.next_block + self.block + self.right:
-            outputs.append(self._emit(self.next_block + self.block))
-        return self._join(outputs, samples.shape[0])
-
-    def finish(self) -> np.ndarray:
-        """End of stream: return the rest of the output."""
-        channels = 0 if self.buffer is None else self.buffer.shape[0]
-        outputs = []
-        while self.next_block < self.received:
-            outputs.append(self._emit(min(self.next_block + self.block, self.received)))
-        return self._join(outputs, channels)
-
-    def _emit(self, block_end: int) -> np.ndarray:
-        assert self.buffer is not None
-        start = max(0, self.next_block - self.left)
-        stop = min(self.received, block_end + self.right)
-        result = self.function(self.buffer[:, start - self.buffer_start : stop - self.buffer_start])
-        offset = int((self.next_block - start) * self.ratio)
-        count = _ceil(block_end * self.ratio) - int(self.next_block * self.ratio)
-        self.next_block = block_end
-        keep_from = max(0, self.next_block - self.left)
-        self.buffer = self.buffer[:, keep_from - self.buffer_start :]
-        self.buffer_start = keep_from
-        return result[:, offset : offset + count]
-
-    @staticmethod
-    def _join(outputs: list[np.ndarray], channels: int) -> np.ndarray:
-        if not outputs:
-            return np.zeros((channels, 0), np.float32)
-        return np.concatenate(outputs, axis=1)
-
-
-def _ceil(value: Fraction) -> int:
-    return -((-value.numerator) // value.denominator)
-
-
-def resampling_stage(source_rate: int, target_rate: int, block_seconds: float = 4.0) -> OverlapSave:
+def resampling_stage(source_rate: int, target_rate: int) -> Resampler:
     """Streaming ``audio.resample``: identical to resampling the whole signal at once."""
-    ratio = Fraction(target_rate, source_rate)
-    down, up = ratio.denominator, ratio.numerator
-    margin = down * -(-resample_reach(source_rate, target_rate) // down)
-    block = down * max(1, int(block_seconds * source_rate) // down)
-    return OverlapSave(
-        lambda x: resample(x, source_rate, target_rate), block=block, left=margin, right=margin, ratio=ratio
-    )
+    return Resampler(source_rate, target_rate)
 
 
 class VoiceStream:
@@ -125,6 +56,9 @@ class VoiceStream:
         gives the same function on ONNX Runtime.
     windows_per_call : int
         Network windows stacked into one batch (same output; fewer, larger calls).
+    headroom : float
+        The gain already applied to the pushed samples (a power of two): the network sees
+        the magnitudes divided by it (clamped to float32's maximum), the voice keeps it.
     """
 
     def __init__(
@@ -133,6 +67,7 @@ class VoiceStream:
         *,
         network: Callable[[torch.Tensor], torch.Tensor] | None = None,
         windows_per_call: int = 1,
+        headroom: float = 1.0,
     ) -> None:
         stft = separator.config.stft
         self.n_fft, self.hop, self.input_bins = stft.n_fft, stft.hop_length, stft.input_bins
@@ -142,6 +77,7 @@ class VoiceStream:
         self.grid = separator.config.unet.downsampling
         self.network = network or separator.estimator
         self.windows_per_call = windows_per_call
+        self.headroom = headroom
         self.window = torch.hann_window(self.n_fft)  # Spectrogram's window
         self.weights = crossfade_window(self.segment, self.crossfade)
         self.channels: int | None = None
@@ -253,7 +189,10 @@ class VoiceStream:
 
     def _band(self, start: int, frames: int) -> torch.Tensor:
         offset = start - self.spec_start
-        return self.spec[:, : self.input_bins, offset : offset + frames].abs()
+        magnitude = self.spec[:, : self.input_bins, offset : offset + frames].abs()
+        if self.headroom != 1.0:  # beyond float32 the network sees its largest value, not inf
+            magnitude = (magnitude / self.headroom).clamp(max=torch.finfo(torch.float32).max)
+        return magnitude
 
     def _accumulate(self, start: int, result: torch.Tensor) -> None:
         frames = result.shape[-1]
@@ -361,12 +300,17 @@ def separate_stream(
     vocals, accompaniment : ndarray, shape (channels, n)
         Consecutive pieces at ``sample_rate``; together as long as the input, and equal to
         a one-pass separation of the whole input within float rounding (the tests' oracle).
+
+    Raises
+    ------
+    SampleRangeError
+        A stem exceeds float32's range (only for input near float32's maximum, ~3e38).
     """
     model_rate = separator.sample_rate
     resampled = model_rate != sample_rate
     to_model = resampling_stage(sample_rate, model_rate) if resampled else None
     back = resampling_stage(model_rate, sample_rate) if resampled else None
-    separation = VoiceStream(separator, network=_network(separator, engine))
+    separation = VoiceStream(separator, network=_network(separator, engine), headroom=HEADROOM)
     pending: list[np.ndarray] = []  # mixture samples waiting for their voice estimate
     emitted = 0
     total = 0
@@ -385,9 +329,16 @@ def separate_stream(
         emitted += voice.shape[1]
         if progress is not None:
             progress(voice.shape[1])
-        yield voice, mixture[:, : voice.shape[1]] - voice
+        with np.errstate(over="ignore"):
+            voice = voice / np.float32(HEADROOM)
+            accompaniment = mixture[:, : voice.shape[1]] - voice
+        if not (np.isfinite(voice).all() and np.isfinite(accompaniment).all()):
+            raise SampleRangeError(f"the stems exceed the range of 32-bit floats (input peak "
+                                   f"{np.abs(mixture).max():.3g}); scale the input down")
+        yield voice, accompaniment
 
     def through(samples: np.ndarray) -> np.ndarray:
+        samples = samples * np.float32(HEADROOM)
         at_model_rate = to_model.push(samples) if to_model else samples
         voice = separation.push(at_model_rate)
         return back.push(voice) if back else voice
@@ -397,7 +348,7 @@ def separate_stream(
         pending.append(block)
         total += block.shape[1]
         yield from pair(through(block), final=False)
-    tail = [separation.push(to_model.finish())] if to_model else []
+    tail = [separation.push(to_model.finish())] if to_model else []  # already scaled
     tail.append(separation.finish())
     voice = np.concatenate(tail, axis=1)
     if back:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError
+from vocalsep.files import atomic_output
 from vocalsep.melody.tracking import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
 from vocalsep.separation.checkpoint import read_checkpoint, save_checkpoint
 
@@ -229,9 +230,8 @@ def cache_sources(
         folder.mkdir(parents=True, exist_ok=True)
         for clip in missing:
             audio = render_source(clip, source, separator)
-            partial = folder / f"{clip.stem}.partial.npy"
-            np.save(partial, audio)
-            partial.replace(folder / f"{clip.stem}.npy")
+            with atomic_output(folder / f"{clip.stem}.npy", suffix=".npy") as temp_name:
+                np.save(temp_name, audio)
 
 
 def read_labels(mir1k_root: str | Path, clip: str) -> np.ndarray:
