@@ -30,8 +30,19 @@ def _from_dict(cls: type[T], values: dict[str, Any]) -> T:
         raise ConfigError(f"invalid {cls.__name__}: {error}") from None
 
 
+class _Section:
+    """A configuration section of plain values: to and from a dict, unknown keys refused by name."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+        return _from_dict(cls, values)
+
+
 @dataclass(frozen=True)
-class STFTConfig:
+class STFTConfig(_Section):
     """Short-time Fourier transform settings shared by training and separation.
 
     The network sees the lowest ``input_bins`` frequency bins; the mask is extended
@@ -54,16 +65,10 @@ class STFTConfig:
         """Number of one-sided frequency bins of the transform."""
         return self.n_fft // 2 + 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> STFTConfig:
-        return _from_dict(cls, values)
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(_Section):
     """Network settings.
 
     ``architecture="seed"`` is the network of the design document, exactly as
@@ -83,11 +88,13 @@ class UNetConfig:
 
     architecture: Literal["seed", "unet"] = "unet"
     head: Literal["mask", "direct"] = "mask"
+    stem: Literal["full", "strided"] = "full"
     width: int = 16
+    """Channels of the first level (``unet``), or the scale of the seed network's 64/128/32."""
     depth: int = 5
     max_width: int = 256
     mask_sharpness: float = 1.0
-    stem: Literal["full", "strided"] = "full"
+    """``sigmoid(sharpness * logit)``: 1 in training, calibrated at export (see above)."""
     #: Strided stem only: channels of a hidden 3x3 layer at full resolution before the output
     #: convolution (0: none, the output convolution reads the up-sampled features directly).
     output_channels: int = 0
@@ -111,12 +118,6 @@ class UNetConfig:
         """Factor by which frequency and time sizes must be divisible."""
         return 4 if self.architecture == "seed" else 2**self.depth
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
-        return _from_dict(cls, values)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(_Section):
     """Where the training stems are and how patches are drawn from them."""
 
     musdb_root: str = ""
@@ -178,13 +179,9 @@ class DataConfig:
         values = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DataConfig:
-        return _from_dict(cls, values)
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Section):
     """Optimisation schedule of one training run."""
 
     steps: int = 6000
@@ -194,6 +191,7 @@ class TrainConfig:
     validate_every: int = 250
     checkpoint_every: int = 250
     seed: int = 0
+    #: Torch threads (0: torch's default); how the run executes, so a run resumes with others.
     threads: int = 0
     loss: Literal["l1", "l2"] = "l1"
     #: Weight of the accompaniment term ``loss((1 - mask) * X, |A|)`` beside the voice's.
@@ -218,12 +216,6 @@ class TrainConfig:
         if self.loss not in ("l1", "l2"):
             raise ValueError(f"loss must be 'l1' or 'l2', not {self.loss!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        return _from_dict(cls, values)
 
 
 @dataclass(frozen=True)

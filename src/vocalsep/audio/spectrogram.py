@@ -9,47 +9,27 @@ from vocalsep.config import STFTConfig
 
 
 class Spectrogram(nn.Module):
-    """Complex STFT and its inverse with one shared window.
-
-    Parameters
-    ----------
-    config : STFTConfig
-        Frame size and hop.
-    """
+    """Complex STFT and its inverse with one shared window, framed by ``config`` (an ``STFTConfig``)."""
 
     def __init__(self, config: STFTConfig) -> None:
         super().__init__()
         self.config = config
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
 
+    def _shared(self) -> dict:
+        """The settings both directions must agree on."""
+        return {"n_fft": self.config.n_fft, "hop_length": self.config.hop_length, "window": self.window, "center": True}
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Transform ``waveform`` of shape (..., samples) to complex (..., bins, frames)."""
-        leading = waveform.shape[:-1]
         flat = waveform.reshape(-1, waveform.shape[-1])
-        spec = torch.stft(
-            flat,
-            n_fft=self.config.n_fft,
-            hop_length=self.config.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
-        return spec.reshape(*leading, *spec.shape[-2:])
+        spec = torch.stft(flat, **self._shared(), pad_mode="constant", return_complex=True)
+        return spec.reshape(*waveform.shape[:-1], *spec.shape[-2:])
 
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Invert complex ``spec`` of shape (..., bins, frames) to (..., length) samples."""
-        leading = spec.shape[:-2]
-        flat = spec.reshape(-1, *spec.shape[-2:])
-        waveform = torch.istft(
-            flat,
-            n_fft=self.config.n_fft,
-            hop_length=self.config.hop_length,
-            window=self.window,
-            center=True,
-            length=length,
-        )
-        return waveform.reshape(*leading, length)
+        waveform = torch.istft(spec.reshape(-1, *spec.shape[-2:]), **self._shared(), length=length)
+        return waveform.reshape(*spec.shape[:-2], length)
 
     def frames_for(self, samples: int) -> int:
         """Number of STFT frames that ``forward`` returns for ``samples`` samples."""
