@@ -94,7 +94,7 @@ def _ceil(value: Fraction) -> int:
 def resampling_stage(source_rate: int, target_rate: int, block_seconds: float = 4.0) -> OverlapSave:
     """Streaming ``audio.resample``: identical to resampling the whole signal at once."""
     ratio = Fraction(target_rate, source_rate)
-    down, up = ratio.denominator, ratio.numerator
+    down = ratio.denominator
     margin = down * -(-resample_reach(source_rate, target_rate) // down)
     block = down * max(1, int(block_seconds * source_rate) // down)
     return OverlapSave(
