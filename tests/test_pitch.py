@@ -218,7 +218,7 @@ def _whole_signal_crepe(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     from vocalsep.melody.tracking import crepe_activation, crepe_bin_cents, crepe_readout, crepe_transition
 
-    activation = crepe_activation(audio, 160, batch_frames=128).astype(np.float64)
+    activation = crepe_activation(audio, 160, batch_frames=64).astype(np.float64)
     cents = crepe_bin_cents()
     activation[:, (cents < 1200 * np.log2(6.0) - 20) | (cents > 1200 * np.log2(110.0) + 20)] = 0.0
     probability = activation + 1e-9
