@@ -121,7 +121,31 @@ def test_empty_midi_and_unreadable_midi(tmp_path: Path) -> None:
         read_midi(tmp_path / "bad.mid")
 
 
-def test_atomic_writes_leave_no_partial_files(tmp_path: Path) -> None:
+def test_atomic_writes_leave_no_partial_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
     write_notes_csv(NOTES, tmp_path / "notes.csv")
     write_midi(NOTES, tmp_path / "notes.mid")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "notes.mid"]
+    old = {name: (tmp_path / name).read_bytes() for name in ("notes.csv", "notes.mid")}
+    real_open = open
+
+    class Failing(io.FileIO):
+        """A file that takes a few bytes, then fails like a full disk."""
+
+        def write(self, data: bytes) -> int:
+            super().write(bytes(data)[:5])
+            raise OSError(28, "No space left on device")
+
+    def failing_open(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN202
+        if "w" in mode and "b" in mode:
+            return Failing(file, "w")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    with pytest.raises(VocalsepError, match="No space left"):
+        write_notes_csv(NOTES[:1], tmp_path / "notes.csv")
+    with pytest.raises(VocalsepError, match="No space left"):
+        write_midi(NOTES[:1], tmp_path / "notes.mid")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "notes.mid"]  # no temporary left
+    assert {name: (tmp_path / name).read_bytes() for name in old} == old  # the old files intact

@@ -198,3 +198,116 @@ def test_cli_pitch_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert main(["pitch", str(tmp_path / "junk.wav"), "--model", str(tmp_path / "nope.pt")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vocalsep: error:")
+
+
+# --- block-wise tracking equals whole-signal tracking ------------------------------------------
+
+
+def _song_like_voice(seconds: float = 6.0) -> np.ndarray:
+    """Notes, a rest and noise at 16 kHz: voiced and unvoiced stretches across block seams."""
+    parts = [voice_tone(0.7, 16000, f0=f, seed=i) for i, f in enumerate((196.0, 247.0, 330.0, 294.0, 440.0))]
+    parts.insert(2, np.zeros(8000, np.float32))
+    voice = np.concatenate(parts)
+    voice = np.concatenate([voice, voice[::-1]])[: int(seconds * 16000)]
+    return voice + 0.01 * accompaniment_noise(voice.size / 16000, 16000)[: voice.size]
+
+
+def _whole_signal_crepe(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The whole-signal reference: all activations at once, then librosa's Viterbi over all frames."""
+    import librosa
+
+    from vocalsep.melody.tracking import crepe_activation, crepe_bin_cents, crepe_readout, crepe_transition
+
+    activation = crepe_activation(audio, 160, batch_frames=64).astype(np.float64)
+    cents = crepe_bin_cents()
+    activation[:, (cents < 1200 * np.log2(6.0) - 20) | (cents > 1200 * np.log2(110.0) + 20)] = 0.0
+    probability = activation + 1e-9
+    probability /= probability.sum(axis=1, keepdims=True)
+    path = librosa.sequence.viterbi(probability.T, crepe_transition(160)[0]).astype(np.int64)
+    return crepe_readout(activation, path)
+
+
+def test_blockwise_crepe_equals_whole_signal_tracking() -> None:
+    """Exact, not approximate: the frames are local and the decoder decides only what cannot change.
+
+    Small blocks (0.5 s) and pieces (~0.49 s, off the hop grid) put many seams in 6 s; the
+    whole-signal reference is the former implementation (one activation matrix, librosa's
+    Viterbi). The only freedom left is float rounding of the network's batches (same batches
+    here), so the tolerance is 1e-9 relative.
+    """
+    from vocalsep.melody.tracking import PitchStream
+
+    audio = _song_like_voice()
+    stream = PitchStream(block_frames=50)
+    for start in range(0, audio.size, 7777):
+        stream.push(audio[start : start + 7777])
+    track = stream.finish()
+    frequency, confidence = _whole_signal_crepe(audio)
+    assert len(track) == 1 + audio.size // 160 == frequency.size
+    np.testing.assert_allclose(track.frequency, frequency, rtol=1e-9)
+    np.testing.assert_allclose(track.confidence, confidence, rtol=1e-9, atol=1e-12)
+    whole = track_pitch(audio, 16000)
+    np.testing.assert_array_equal(track.voiced, whole.voiced)  # the gate's levels too
+    assert 0.3 < track.voiced.mean() < 0.95
+
+
+def test_blockwise_pyin_equals_whole_signal_pyin() -> None:
+    """pYIN's HMM is decoded per block with PYIN_CONTEXT (4 s) of audio around it; 1 s blocks of a
+    12 s signal: its paths merge within that context, so frames and voicing match the whole-signal
+    librosa.pyin exactly here (allowed: 0.5 % of frames, should a path merge later on real songs)."""
+    import librosa
+
+    from vocalsep.melody.tracking import PitchStream
+
+    audio = np.concatenate([_song_like_voice(), _song_like_voice()[::-1]])
+    stream = PitchStream(tracker="pyin", block_frames=100)
+    for start in range(0, audio.size, 5000):
+        stream.push(audio[start : start + 5000])
+    track = stream.finish()
+    f0, flags, _ = librosa.pyin(audio, fmin=60.0, fmax=1100.0, sr=16000, frame_length=1024, hop_length=160,
+                                fill_na=None, center=True)
+    f0 = np.nan_to_num(f0)
+    assert len(track) == f0.size
+    assert np.mean(track.voiced != (flags & (f0 > 0))) <= 0.005
+    same = track.voiced & flags
+    np.testing.assert_allclose(track.frequency[same], f0[same], rtol=1e-9)
+
+
+def test_streaming_viterbi_equals_librosa_in_bounded_memory() -> None:
+    """Random peaked activations with a flat stretch: same path as librosa's whole-input Viterbi,
+    while the decoder never holds more than a few hundred frames of back-pointers."""
+    import librosa
+
+    from vocalsep.melody.tracking import crepe_transition
+    from vocalsep.melody.viterbi import ViterbiStream
+
+    rng = np.random.default_rng(0)
+    activation = rng.random((6000, 360)) ** 12
+    activation[2000:2300] = rng.random((300, 360)) * 1e-3  # near-flat: paths merge late
+    probability = activation + 1e-9
+    probability /= probability.sum(axis=1, keepdims=True)
+    transition, width = crepe_transition(160)
+    reference = librosa.sequence.viterbi(probability.T, transition)
+    decoder = ViterbiStream(transition, width, check_every=64)
+    log_prob = np.log(probability + np.finfo(np.float64).tiny)
+    path, held = [], 0
+    for start in range(0, len(log_prob), 37):
+        path.append(decoder.push(log_prob[start : start + 37]))
+        held = max(held, len(decoder.pointers))
+    path.append(decoder.finish())
+    np.testing.assert_array_equal(np.concatenate(path), reference)
+    assert held < 1000
+
+
+def test_viterbi_fixed_lag_fallback_bounds_memory() -> None:
+    """Survivors that never merge (a flat input) still leave at most max_pending frames undecided."""
+    from vocalsep.melody.tracking import crepe_transition
+    from vocalsep.melody.viterbi import ViterbiStream
+
+    transition, width = crepe_transition(160)
+    decoder = ViterbiStream(transition, width, max_pending=500, check_every=50)
+    decided = 0
+    for _ in range(60):
+        decided += decoder.push(np.full((50, 360), np.log(1 / 360))).size
+        assert len(decoder.pointers) <= 550
+    assert decided + decoder.finish().size == 3000

@@ -44,6 +44,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         progress=not args.quiet,
+        plot=args.plot,
     )
     for path, result in results:
         if isinstance(result, VocalsepError):
@@ -52,10 +53,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         else:
             print(f"{path} -> {result['vocals']} , {result['accompaniment']}")
             if args.plot:
-                from vocalsep.pipeline.pictures import plot_separation_files
-
-                picture = plot_separation_files(path, result["vocals"], result["vocals"].parent / "spectrograms.png")
-                print(f"{path} -> {picture}")
+                print(f"{path} -> {result['spectrograms.png']}")
     if failures:
         print(f"vocalsep: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
     return 1 if failures else 0
@@ -132,9 +130,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vocalsep.evaluation.separation import evaluate_command
+    """``vocalsep evaluate``: print the table, optionally write per-track reports."""
+    from vocalsep.evaluation.separation import evaluate_tracks, select_tracks, write_reports
 
-    return evaluate_command(args)
+    songs = args.songs.split(",") if args.songs else None
+    tracks = select_tracks(args.dataset, args.split, songs=songs, limit=args.limit)
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    results, table = evaluate_tracks(tracks, models=args.models or ["default"], baselines=baselines)
+    print(table)
+    if args.output:
+        write_reports(results, Path(args.output))
+        print(f"per-track scores: {Path(args.output) / 'scores.json'}, {Path(args.output) / 'scores.csv'}")
+    return 0
 
 
 def cmd_pitch(args: argparse.Namespace) -> int:
@@ -166,7 +173,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from vocalsep.pipeline.pictures import plot_file
+    from vocalsep.pipeline.song import plot_file
 
     written = plot_file(args.input, args.output, vocals_path=args.vocals, separate=args.separate,
                         model=args.model, tracker=args.tracker)

@@ -1,9 +1,10 @@
 """A local web page: upload a song, get its vocals, accompaniment, melody and pictures.
 
 ``vocalsep web`` serves one page on this computer (127.0.0.1 by default; nothing leaves it).
-The browser sends the file's bytes; a single worker separates one song at a time (memory
-stays that of one ``vocalsep separate``), then tracks the melody of the vocals and draws
-the pictures; the page polls the job and shows players, pictures and download links.
+The browser sends the file's bytes; a single worker runs one song at a time through
+``pipeline.song.process_song``: stems, melody and pictures in one streamed pass, in memory
+that does not grow with the song's length; the page polls the job and shows players,
+pictures and download links.
 Standard library only: ``http.server`` and threads.
 
 Routes: ``GET /`` the page; ``POST /jobs?name=FILE`` the upload (raw bytes), answered with
@@ -39,8 +40,6 @@ RESULT_FILES = {
     "f0": "f0.csv",
 }
 CONTENT_TYPES = {".wav": "audio/wav", ".png": "image/png", ".csv": "text/csv", ".mid": "audio/midi"}
-#: Melody and pictures hold the whole song in memory; longer songs get their stems only.
-MELODY_MAX_SECONDS = 15 * 60
 #: Finished jobs kept on disk; older ones are deleted as new ones finish (a long session fills no disk).
 KEEP_JOBS = 20
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -128,9 +127,7 @@ class Workshop:
             shutil.rmtree(job.folder, ignore_errors=True)
 
     def _run(self, job: Job) -> None:
-        import soundfile
-
-        from vocalsep.pipeline.separate import separate_file
+        from vocalsep.pipeline.song import PICTURES, process_song
         from vocalsep.separation.separator import Separator
 
         song = job.folder / "input" / job.name
@@ -139,24 +136,16 @@ class Workshop:
         job.state = "separating"
 
         def advance(done: int, total: int | None) -> None:
-            job.progress = 0.8 * min(1.0, done / total) if total else 0.0
+            job.progress = 0.95 * min(1.0, done / total) if total else 0.0
 
-        stems = separate_file(song, job.folder / "out", separator=self.separator, bits=16, on_progress=advance)
-        results = job.results = stems["vocals"].parent
-        job.files = ["vocals", "accompaniment"]
-        if soundfile.info(str(stems["vocals"])).duration > MELODY_MAX_SECONDS:  # our wav: its header is exact
-            job.summary = "melody and pictures are made for songs up to 15 minutes; use `vocalsep pitch` for longer ones"
-            return
-        job.state, job.progress = "melody", 0.85
-        from vocalsep.pipeline.melody import transcribe_file
-        from vocalsep.pipeline.pictures import plot_separation_files
-
-        melody = transcribe_file(stems["vocals"], job.folder / "melody", separate=False, plot=True)
-        for key in ("melody", "notes", "midi", "f0"):
-            shutil.move(melody.paths[RESULT_FILES[key]], results / RESULT_FILES[key])
-        plot_separation_files(song, stems["vocals"], results / RESULT_FILES["spectrograms"])
-        job.files += ["spectrograms", "melody", "notes", "midi", "f0"]
-        job.summary = f"{len(melody.notes)} notes, {melody.summary.describe()}"
+        # one streamed pass: stems, melody and pictures together, whatever the song's length
+        result = process_song(song, job.folder / "out", stems=True, melody=True, pictures=PICTURES,
+                              separator=self.separator, bits=16, on_progress=advance)
+        job.state, job.progress = "melody", 0.97  # drawing and publishing
+        job.results = result.paths["vocals"].parent
+        job.files = list(RESULT_FILES)
+        assert result.melody is not None
+        job.summary = f"{len(result.melody.notes)} notes, {result.melody.summary.describe()}"
 
     def result_path(self, job_id: str, name: str) -> Path | None:
         """The file of a finished result, or None (unknown job, name or not made)."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -270,26 +269,38 @@ def format_gnsdr_table(results: dict[str, SystemScores], tracks: list[StemTrack]
     return "\n".join(lines)
 
 
-def evaluate_command(args: argparse.Namespace) -> int:
-    """``vocalsep evaluate``: print the table, optionally write per-track reports."""
-    tracks = discover_tracks(args.dataset, args.split)
-    if args.songs:
-        songs = {song.strip() for song in args.songs.split(",")}
-        tracks = [t for t in tracks if t.name.rsplit("_", 1)[0] in songs or t.name in songs]
+def select_tracks(
+    dataset: str | Path, split: str = "valid", *, songs: Iterable[str] | None = None, limit: int | None = None
+) -> list[StemTrack]:
+    """The tracks ``vocalsep evaluate`` scores: a dataset's split, optionally only some songs, the first ``limit``.
+
+    MIR-1K clips become their mono 0 dB mixtures (the classic protocol).
+    """
+    tracks = discover_tracks(dataset, split)
+    if songs is not None:
+        wanted = {song.strip() for song in songs if song.strip()}
+        tracks = [t for t in tracks if t.name.rsplit("_", 1)[0] in wanted or t.name in wanted]
         if not tracks:
-            raise VocalsepError(f"no tracks of songs {args.songs!r} in {args.dataset}")
-    if args.limit:
-        tracks = tracks[: args.limit]
-    mir1k = all(t.source == "mir1k" for t in tracks)
-    if mir1k:  # the classic protocol separates the mono 0 dB mixture
+            raise VocalsepError(f"no tracks of songs {', '.join(sorted(wanted))!r} in {dataset}")
+    if limit:
+        tracks = tracks[:limit]
+    if tracks and all(t.source == "mir1k" for t in tracks):
         tracks = [_mono(t) for t in tracks]
-    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    return tracks
+
+
+def evaluate_tracks(
+    tracks: list[StemTrack], *, models: Iterable[str] = ("default",), baselines: Iterable[str] = ()
+) -> tuple[dict[str, SystemScores], str]:
+    """Score models and baselines on ``tracks``; return the scores and the printed table.
+
+    MIR-1K tracks are scored with BSS Eval v3 over whole clips and tabled as GNSDR (the
+    mixture baseline is added: NSDR needs it); other datasets with BSS Eval v4.
+    """
+    mir1k = bool(tracks) and all(t.source == "mir1k" for t in tracks)
+    baselines = list(baselines)
     if mir1k and "mixture" not in baselines:
         baselines.insert(0, "mixture")  # NSDR needs the mixture's own SDR on every clip
-    systems = build_systems(args.models or ["default"], baselines)
+    systems = build_systems(list(models) or ["default"], baselines)
     results = evaluate_systems(tracks, systems, metric=bss_eval_sources_track if mir1k else bss_eval_track)
-    print(format_gnsdr_table(results, tracks) if mir1k else format_table(results, tracks))
-    if args.output:
-        write_reports(results, Path(args.output))
-        print(f"per-track scores: {Path(args.output) / 'scores.json'}, {Path(args.output) / 'scores.csv'}")
-    return 0
+    return results, format_gnsdr_table(results, tracks) if mir1k else format_table(results, tracks)

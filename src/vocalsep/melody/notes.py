@@ -224,12 +224,16 @@ def _seconds_to_ticks(seconds: float) -> int:
 
 
 def write_midi(notes: list[Note], path: str | Path, *, program: int = 52, name: str = "vocals") -> Path:
-    """Write a type-1 Standard MIDI file: one track, 120 bpm, ~1 ms resolution.
+    """Write ``midi_bytes(notes, program=program, name=name)`` to ``path`` atomically."""
+    return atomic_write_bytes(path, midi_bytes(notes, program=program, name=name))
+
+
+def midi_bytes(notes: list[Note], *, program: int = 52, name: str = "vocals") -> bytes:
+    """A type-1 Standard MIDI file: one track, 120 bpm, ~1 ms resolution.
 
     Parameters
     ----------
     notes : list of Note
-    path : str or Path
     program : int
         General MIDI program (0-based); 52 = "Choir Aahs".
     name : str
@@ -259,7 +263,7 @@ def write_midi(notes: list[Note], path: str | Path, *, program: int = 52, name: 
     track.append(mido.MetaMessage("end_of_track", time=0))
     buffer = io.BytesIO()
     midi.save(file=buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def read_midi(path: str | Path) -> list[Note]:

@@ -46,6 +46,8 @@ CREPE_VOICING_THRESHOLD = 0.5
 #: see ``docs/MELODY.md``); pYIN's HMM has its own voicing and is not gated by default.
 SILENCE_GATE_DB = -30.0
 TUNED_GATES: dict[str, float | None] = {"crepe-tiny": SILENCE_GATE_DB, "pyin": None}
+#: Seconds of audio on each side of a block that pYIN's HMM decoding sees (``PitchStream``).
+PYIN_CONTEXT = 4.0
 
 PITCH_MODELS_DIR = Path(__file__).resolve().parent / "pitch_models"
 CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
@@ -171,7 +173,7 @@ def track_pitch(
     fmax: float = FMAX,
     threshold: float | None = None,
     gate_db: float | None | Literal["tuned"] = "tuned",
-    batch_frames: int = 512,
+    batch_frames: int = 64,
     network: object | None = None,
 ) -> PitchTrack:
     """Estimate the F0 contour of a monophonic voice.
@@ -194,7 +196,7 @@ def track_pitch(
         unvoiced; None disables the gate; "tuned" (default) is ``TUNED_GATES[tracker]``
         (``SILENCE_GATE_DB`` for CREPE, off for pYIN).
     batch_frames : int
-        CREPE frames per network call (bounds memory for long inputs).
+        CREPE frames per network call (bounds memory: ~55 MB of activations at 64).
     network : torch.nn.Module, optional
         A CREPE tiny network (e.g. ``load_crepe_tiny(path)`` of a fine-tuning checkpoint) instead
         of the bundled one.
@@ -204,31 +206,122 @@ def track_pitch(
     PitchTrack
         ``1 + samples // hop_samples`` frames.
     """
-    if tracker not in TRACKERS:
-        raise ConfigError(f"unknown pitch tracker {tracker!r} (use one of: {', '.join(TRACKERS)})")
-    if not 20.0 <= fmin < fmax:
-        raise ConfigError(f"pitch range must satisfy 20 <= fmin < fmax, got {fmin}-{fmax} Hz")
-    hop_samples = int(round(hop * ANALYSIS_RATE))
-    if hop_samples < 1:
-        raise ConfigError(f"hop must be at least {1 / ANALYSIS_RATE:.6f} s, got {hop}")
-    audio = _mono_at_analysis_rate(waveform, sample_rate)
-    fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
-    flags = None
-    if tracker == "pyin":
-        frequency, confidence, flags = _pyin(audio, hop_samples, fmin, fmax)
-    else:
-        frequency, confidence = _crepe(audio, hop_samples, fmin, fmax, batch_frames, network)
-    times = np.arange(frequency.size) * (hop_samples / ANALYSIS_RATE)
-    if threshold is None and flags is not None:
-        voiced = flags & (frequency > 0)  # pYIN's own HMM voicing decision
-    else:
-        threshold = CREPE_VOICING_THRESHOLD if threshold is None else threshold
-        voiced = (confidence >= threshold) & (frequency > 0)
-    if gate_db == "tuned":
-        gate_db = TUNED_GATES[tracker]
-    if gate_db is not None:
-        voiced &= frame_levels_db(audio, hop_samples)[: voiced.size] >= gate_db
-    return PitchTrack(times, frequency, confidence, voiced, tracker)
+    stream = PitchStream(tracker=tracker, hop=hop, fmin=fmin, fmax=fmax, threshold=threshold, gate_db=gate_db,
+                         batch_frames=batch_frames, network=network)
+    stream.push(_mono_at_analysis_rate(waveform, sample_rate))
+    return stream.finish()
+
+
+class PitchStream:
+    """``track_pitch`` of a stream of 16 kHz mono samples, block by block, in bounded memory.
+
+    The trackers run on fixed blocks of frames with real neighbouring audio around them
+    (``framing.FrameBlocks``): CREPE's frames and the silence gate's levels are local (64 ms
+    windows), so they equal the whole-signal ones exactly; CREPE's Viterbi smoothing runs as a
+    ``viterbi.ViterbiStream``, exact as well. pYIN's own HMM decoding runs inside each block
+    with ``PYIN_CONTEXT`` seconds of audio on both sides, which its paths cross within (see
+    ``tests/test_pitch.py``). Kept in memory: a few floats per frame (an hour at 10 ms:
+    360 000 frames, ~12 MB) and one block's activations.
+
+    Parameters are those of ``track_pitch``; ``block_frames`` sets the frames per analysis call
+    (default 4096 for CREPE, 2000 for pYIN).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracker: str = DEFAULT_TRACKER,
+        hop: float = 0.01,
+        fmin: float = FMIN,
+        fmax: float = FMAX,
+        threshold: float | None = None,
+        gate_db: float | None | Literal["tuned"] = "tuned",
+        batch_frames: int = 64,
+        network: object | None = None,
+        block_frames: int | None = None,
+    ) -> None:
+        from vocalsep.melody.framing import FrameBlocks
+        from vocalsep.melody.viterbi import ViterbiStream
+
+        if tracker not in TRACKERS:
+            raise ConfigError(f"unknown pitch tracker {tracker!r} (use one of: {', '.join(TRACKERS)})")
+        if not 20.0 <= fmin < fmax:
+            raise ConfigError(f"pitch range must satisfy 20 <= fmin < fmax, got {fmin}-{fmax} Hz")
+        hop_samples = int(round(hop * ANALYSIS_RATE))
+        if hop_samples < 1:
+            raise ConfigError(f"hop must be at least {1 / ANALYSIS_RATE:.6f} s, got {hop}")
+        self.tracker, self.hop_samples, self.threshold = tracker, hop_samples, threshold
+        self.gate_db = TUNED_GATES[tracker] if gate_db == "tuned" else gate_db
+        fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
+        self.columns: list[list[np.ndarray]] = [[], [], [], []]  # frequency, confidence, pYIN flags, energy
+        self.pending: list[np.ndarray] = []  # CREPE activations of frames the decoder has not decided
+        if tracker == "pyin":
+            def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
+                return (*_pyin(x, hop_samples, fmin, fmax), frame_energy(x, hop_samples))
+
+            context, block_frames = int(PYIN_CONTEXT * ANALYSIS_RATE), block_frames or 2000
+        else:
+            def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
+                return crepe_activation(x, hop_samples, batch_frames, network), frame_energy(x, hop_samples)
+
+            context, block_frames = max(CREPE_WINDOW, LEVEL_WINDOW) // 2, block_frames or 4096
+            cents = crepe_bin_cents()
+            self.allowed = (cents >= 1200 * np.log2(fmin / 10.0) - CREPE_CENTS_PER_BIN) & (
+                cents <= 1200 * np.log2(fmax / 10.0) + CREPE_CENTS_PER_BIN
+            )
+            transition, width = crepe_transition(hop_samples)
+            self.decoder = ViterbiStream(transition, width)
+        self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames, context=context)
+
+    def push(self, audio: np.ndarray) -> None:
+        """Feed 16 kHz mono samples (float32, shape (samples,))."""
+        for block in self.frames.push(audio):
+            self._take(block)
+
+    def finish(self) -> PitchTrack:
+        """End of stream: the whole contour."""
+        if self.frames.received == 0:
+            raise VocalsepError("pitch tracking needs a non-empty waveform of shape (channels, samples)")
+        for block in self.frames.finish():
+            self._take(block)
+        if self.tracker != "pyin":
+            self._decided(self.decoder.finish())
+        frequency, confidence = (np.concatenate(c).astype(np.float64) for c in self.columns[:2])
+        energy = np.concatenate(self.columns[3])
+        times = np.arange(frequency.size) * (self.hop_samples / ANALYSIS_RATE)
+        if self.threshold is None and self.tracker == "pyin":
+            voiced = np.concatenate(self.columns[2]) & (frequency > 0)  # pYIN's own HMM voicing decision
+        else:
+            threshold = CREPE_VOICING_THRESHOLD if self.threshold is None else self.threshold
+            voiced = (confidence >= threshold) & (frequency > 0)
+        if self.gate_db is not None:
+            voiced &= levels_db(energy)[: voiced.size] >= self.gate_db
+        return PitchTrack(times, frequency, confidence, voiced, self.tracker)
+
+    def _take(self, block: tuple[np.ndarray, ...]) -> None:
+        if self.tracker == "pyin":
+            for column, part in zip(self.columns, block, strict=True):
+                column.append(part)
+            return
+        activation, energy = block
+        self.columns[3].append(energy)
+        activation = activation.astype(np.float64)
+        activation[:, ~self.allowed] = 0.0
+        probability = activation + 1e-9
+        probability /= probability.sum(axis=1, keepdims=True)
+        self.pending.append(activation)
+        self._decided(self.decoder.push(np.log(probability + np.finfo(np.float64).tiny)))
+
+    def _decided(self, path: np.ndarray) -> None:
+        """Frequency and confidence of the frames whose Viterbi bins are now known."""
+        if path.size == 0:
+            return
+        pending = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
+        activation, rest = pending[: path.size], pending[path.size :]
+        self.pending = [rest] if rest.size else []
+        frequency, confidence = crepe_readout(activation, path)
+        self.columns[0].append(frequency)
+        self.columns[1].append(confidence)
 
 
 def frame_levels_db(audio: np.ndarray, hop_samples: int, window: int = 1024) -> np.ndarray:
@@ -244,10 +337,32 @@ def frame_levels_db(audio: np.ndarray, hop_samples: int, window: int = 1024) -> 
     ndarray, shape (1 + samples // hop_samples,)
         0 dB for the loud end of the input; -inf-free (floored at -200 dB).
     """
-    padded = np.pad(np.asarray(audio, dtype=np.float64), window // 2)
-    energy = np.concatenate([[0.0], np.cumsum(padded**2)])
-    starts = np.arange(1 + audio.size // hop_samples) * hop_samples
-    rms = np.sqrt(np.maximum(energy[starts + window] - energy[starts], 0.0) / window)
+    return levels_db(frame_energy(audio, hop_samples, window), window)
+
+
+#: Samples of the frames the silence gate measures (64 ms at 16 kHz).
+LEVEL_WINDOW = 1024
+
+
+def frame_energy(audio: np.ndarray, hop_samples: int, window: int = LEVEL_WINDOW) -> np.ndarray:
+    """Sum of squares of the zero-padded ``window``-sample frames centred on ``k * hop_samples``.
+
+    Each frame is summed on its own (not by differences of a running sum), so a frame's value
+    does not depend on what precedes it: block-wise and whole-signal results are identical.
+
+    Returns
+    -------
+    ndarray, shape (1 + samples // hop_samples,), float64
+    """
+    squares = np.pad(np.asarray(audio, dtype=np.float64).reshape(-1), window // 2) ** 2
+    frames = 1 + (squares.size - 2 * (window // 2)) // hop_samples
+    windows = np.lib.stride_tricks.sliding_window_view(squares, window)[::hop_samples][:frames]
+    return np.concatenate([part.sum(axis=1) for part in np.array_split(windows, max(1, frames // 4096 + 1))])
+
+
+def levels_db(energy: np.ndarray, window: int = LEVEL_WINDOW) -> np.ndarray:
+    """``frame_levels_db`` from ``frame_energy`` values: dB re. the 99th percentile RMS, floored at -200."""
+    rms = np.sqrt(np.maximum(energy, 0.0) / window)
     reference = float(np.percentile(rms, 99)) if rms.size else 0.0
     if reference <= 0.0:
         return np.full(rms.shape, -200.0)
@@ -399,39 +514,29 @@ def crepe_bin_cents() -> np.ndarray:
     return CREPE_CENTS_OFFSET + CREPE_CENTS_PER_BIN * np.arange(CREPE_BINS)
 
 
-def _crepe(
-    audio: np.ndarray, hop_samples: int, fmin: float, fmax: float, batch_frames: int, network: object | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    activation = crepe_activation(audio, hop_samples, batch_frames, network).astype(np.float64)
+def crepe_transition(hop_samples: int) -> tuple[np.ndarray, int]:
+    """CREPE's Viterbi transition prior (jumps up to ~240 cents per 10 ms) and its band half-width."""
+    width = max(12, int(round(12 * hop_samples / 160)))
+    distance = np.abs(np.arange(CREPE_BINS)[:, None] - np.arange(CREPE_BINS)[None, :])
+    transition = np.maximum(width - distance, 0).astype(np.float64)
+    transition /= transition.sum(axis=1, keepdims=True)
+    return transition, width
+
+
+def crepe_readout(activation: np.ndarray, path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frequency (Hz) and confidence of frames given their (masked) activations and Viterbi bins.
+
+    The frequency is the local weighted average of the activations around the chosen bin, as
+    CREPE does; the confidence is the activation of that bin.
+    """
     cents = crepe_bin_cents()
-    allowed = (cents >= 1200 * np.log2(fmin / 10.0) - CREPE_CENTS_PER_BIN) & (
-        cents <= 1200 * np.log2(fmax / 10.0) + CREPE_CENTS_PER_BIN
-    )
-    activation[:, ~allowed] = 0.0
-    path = _viterbi_path(activation, hop_samples)
-    # Local weighted average of the activations around the chosen bin (as CREPE does).
     rows = np.arange(activation.shape[0])[:, None]
     neighbours = np.clip(path[:, None] + np.arange(-4, 5)[None, :], 0, CREPE_BINS - 1)
     weights = activation[rows, neighbours]
     total = weights.sum(axis=1)
     local_cents = (weights * cents[neighbours]).sum(axis=1) / np.maximum(total, 1e-12)
     local_cents = np.where(total > 0, local_cents, cents[path])
-    frequency = 10.0 * 2.0 ** (local_cents / 1200.0)
-    confidence = activation[np.arange(activation.shape[0]), path]
-    return frequency, confidence
-
-
-def _viterbi_path(activation: np.ndarray, hop_samples: int) -> np.ndarray:
-    """Most likely bin sequence under CREPE's transition prior (jumps up to ~240 cents per 10 ms)."""
-    import librosa
-
-    width = max(12, int(round(12 * hop_samples / 160)))
-    distance = np.abs(np.arange(CREPE_BINS)[:, None] - np.arange(CREPE_BINS)[None, :])
-    transition = np.maximum(width - distance, 0).astype(np.float64)
-    transition /= transition.sum(axis=1, keepdims=True)
-    probability = activation + 1e-9
-    probability /= probability.sum(axis=1, keepdims=True)
-    return librosa.sequence.viterbi(probability.T, transition).astype(np.int64)
+    return 10.0 * 2.0 ** (local_cents / 1200.0), activation[np.arange(activation.shape[0]), path]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,12 +548,15 @@ F0_COLUMNS = ("time", "frequency", "confidence", "voiced")
 
 def write_f0_csv(track: PitchTrack, path: str | Path) -> Path:
     """Write ``time,frequency,confidence,voiced`` (s, Hz, 0-1, 0/1), one row per frame, atomically."""
-    from vocalsep.files import atomic_write_text
+    from vocalsep.files import atomic_write_bytes
 
-    lines = [",".join(F0_COLUMNS)]
-    for t, f, c, v in zip(track.times, track.frequency, track.confidence, track.voiced, strict=True):
-        lines.append(f"{t:.4f},{f:.3f},{c:.4f},{int(v)}")
-    return atomic_write_text(path, "\n".join(lines) + "\n")
+    chunks = [(",".join(F0_COLUMNS) + "\n").encode()]
+    for start in range(0, len(track), 8192):  # formatted in slices: no Python string per row of an hour
+        rows = slice(start, start + 8192)
+        lines = [f"{t:.4f},{f:.3f},{c:.4f},{int(v)}\n" for t, f, c, v in zip(
+            track.times[rows], track.frequency[rows], track.confidence[rows], track.voiced[rows], strict=True)]
+        chunks.append("".join(lines).encode())
+    return atomic_write_bytes(path, b"".join(chunks))
 
 
 def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:

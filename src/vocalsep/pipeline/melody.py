@@ -1,24 +1,13 @@
-"""A song's sung melody as files: separate the voice, track its F0, segment notes, write CSV and MIDI."""
+"""A song's sung melody as files (``process_song`` with melody on): F0, notes, CSV and MIDI, pictures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from vocalsep.pipeline.naming import track_name
-from vocalsep.melody.tracking import (
-    DEFAULT_TRACKER, MELODY_FILES, PICTURE_FILES, PitchSummary, PitchTrack, summarize, track_pitch, write_f0_csv,
-)
+from vocalsep.melody.tracking import DEFAULT_TRACKER
+from vocalsep.pipeline.song import MelodyResult, process_song
 
-
-@dataclass(frozen=True)
-class MelodyResult:
-    """What ``transcribe_file`` wrote and found."""
-
-    track: PitchTrack
-    notes: list
-    summary: PitchSummary
-    paths: dict[str, Path]
+__all__ = ["MelodyResult", "transcribe_file"]
 
 
 def transcribe_file(
@@ -58,38 +47,10 @@ def transcribe_file(
     Returns
     -------
     MelodyResult
+        ``paths`` holds every file written (melody files and pictures).
     """
-    from vocalsep.audio.io import load_audio
-    from vocalsep.errors import OutputError
-    from vocalsep.melody.notes import segment_notes, write_midi, write_notes_csv
-
-    input_path = Path(input_path)
-    folder = Path(output_dir) / track_name(input_path)
-    names = list(MELODY_FILES) + ([PICTURE_FILES[1]] + ([PICTURE_FILES[0]] if separate else []) if plot else [])
-    paths = {name: folder / name for name in names}
-    if not overwrite:
-        for path in paths.values():
-            if path.exists():
-                raise OutputError(f"{path} exists (use --overwrite to replace it)")
-    mixture, rate = load_audio(input_path)
-    vocals = mixture
-    if separate:
-        if separator is None:
-            from vocalsep.separation.separator import Separator
-
-            separator = Separator.from_pretrained(model)
-        vocals = separator.separate(mixture, rate).vocals  # type: ignore[attr-defined]
-    track = track_pitch(vocals, rate, tracker=tracker, hop=hop)
-    notes = segment_notes(track)
-    write_f0_csv(track, paths["f0.csv"])
-    write_notes_csv(notes, paths["notes.csv"])
-    write_midi(notes, paths["notes.mid"], name=f"{input_path.stem} vocals")
-    if plot:
-        from vocalsep.pipeline.pictures import plot_melody, plot_separation
-
-        if separate:
-            plot_separation(mixture, vocals, rate, paths["spectrograms.png"], title=input_path.name)
-        plot_melody(vocals, rate, track, notes, paths["melody.png"], title=f"{input_path.name}: sung melody")
-    return MelodyResult(track, notes, summarize(track), paths)
-
-
+    result = process_song(input_path, output_dir, stems=False, melody=True,
+                          pictures=("melody", "spectrograms") if plot else (), separate=separate,
+                          separator=separator, model=model, tracker=tracker, hop=hop, overwrite=overwrite)
+    assert result.melody is not None
+    return MelodyResult(result.melody.track, result.melody.notes, result.melody.summary, result.paths)

@@ -1,0 +1,307 @@
+"""One pipeline: a song becomes stems, melody and pictures, in one streamed pass, then files.
+
+The song is decoded block by block and separated once (``separate_stream``); every block of
+vocals goes at once to the stem writers, the pitch tracker and the picture accumulators, so
+memory does not grow with the song's length. Nothing is published before everything is
+computed and drawn; then the stems (a pair, under a folder lock) and the other files are
+renamed into place, and a failure removes whatever this call had already published.
+Every front end (``vocalsep separate``, ``pitch``, ``plot``, the web page) calls ``process_song``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vocalsep.audio.io import AudioReader, AudioWriter, Resampler
+from vocalsep.errors import AudioWriteError, ConfigError, SampleRangeError
+from vocalsep.files import atomic_write_bytes, folder_lock
+from vocalsep.melody.notes import Note, segment_notes, write_midi, write_notes_csv
+from vocalsep.melody.tracking import (
+    ANALYSIS_RATE, DEFAULT_TRACKER, MELODY_FILES, PitchStream, PitchSummary, PitchTrack, summarize, write_f0_csv,
+)
+from vocalsep.pipeline.naming import output_paths, track_name
+from vocalsep.pipeline.spectra import CqtStream, LogSpectrogramStream
+from vocalsep.pipeline.stems import STEM_NAMES, flac_can_store, output_gain, progress_bar, stem_subtype
+from vocalsep.separation.separator import Separator
+from vocalsep.separation.streaming import separate_stream
+
+#: Pictures ``process_song`` can draw, by name (written as ``<name>.png``).
+PICTURES = ("spectrograms", "melody")
+
+
+@dataclass(frozen=True)
+class MelodyResult:
+    """The sung melody of a song, and the files it was written to."""
+
+    track: PitchTrack
+    notes: list[Note]
+    summary: PitchSummary
+    paths: dict[str, Path]
+
+
+@dataclass(frozen=True)
+class SongResult:
+    """What ``process_song`` wrote: ``paths`` by name (``vocals``, ``accompaniment``, ``f0.csv``,
+    ``notes.csv``, ``notes.mid``, ``spectrograms.png``, ``melody.png``) and the melody if tracked."""
+
+    paths: dict[str, Path]
+    melody: MelodyResult | None = None
+
+
+class _Voice:
+    """Where the vocals go while they stream: the vocals spectrogram, the tracker and the CQT (each optional)."""
+
+    def __init__(self, rate: int, spectrogram: LogSpectrogramStream | None, pitch: PitchStream | None,
+                 cqt: CqtStream | None) -> None:
+        self.spectrogram, self.pitch, self.cqt = spectrogram, pitch, cqt
+        # the tracker's input: the channel average at 16 kHz, resampled as the whole signal would be
+        self.to_analysis: Resampler | None = None
+        if (pitch or cqt) and rate != ANALYSIS_RATE:
+            self.to_analysis = Resampler(rate, ANALYSIS_RATE)
+
+    def push(self, vocals: np.ndarray, *, spectrogram: np.ndarray | None = None) -> None:
+        if self.spectrogram is not None:
+            self.spectrogram.push(vocals if spectrogram is None else spectrogram)
+        if self.pitch or self.cqt:
+            mono = vocals.mean(axis=0, dtype=np.float32)[None]
+            self._analyse(self.to_analysis.push(mono) if self.to_analysis else mono)
+
+    def finish(self) -> None:
+        if self.to_analysis is not None:
+            self._analyse(self.to_analysis.finish())
+        if self.cqt is not None:
+            self.cqt.finish()
+
+    def _analyse(self, mono: np.ndarray) -> None:
+        if mono.shape[1] == 0:
+            return
+        if self.pitch is not None:
+            self.pitch.push(mono[0])
+        if self.cqt is not None:
+            self.cqt.push(mono[0])
+
+
+def process_song(
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    stems: bool = True,
+    melody: bool = False,
+    pictures: Iterable[str] = (),
+    separate: bool = True,
+    vocals_path: str | Path | None = None,
+    separator: Separator | None = None,
+    model: str | Path = "default",
+    tracker: str = DEFAULT_TRACKER,
+    hop: float = 0.01,
+    audio_format: str = "wav",
+    bits: int | None = None,
+    clip: str = "rescale",
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    progress: bool = False,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> SongResult:
+    """Make a song's stems, melody files and pictures in one streamed pass; files go to ``output_dir/<track>/``.
+
+    Parameters
+    ----------
+    input_path : str or Path
+        A song; or an isolated voice when ``separate`` is False and ``vocals_path`` is None.
+    output_dir : str or Path
+    stems : bool
+        Write ``vocals.<audio_format>`` and ``accompaniment.<audio_format>`` (needs separation).
+    melody : bool
+        Write ``f0.csv``, ``notes.csv`` and ``notes.mid``.
+    pictures : iterable of {"spectrograms", "melody"}
+        Pictures to draw; ``spectrograms`` needs a mixture and vocals (separation or
+        ``vocals_path``) and is skipped without them.
+    separate : bool
+        Separate the voice with ``separator`` (or ``model``); False treats the input as the voice.
+    vocals_path : str or Path, optional
+        Already separated vocals of ``input_path``: nothing is separated.
+    separator : Separator, optional
+    model : str or Path
+        Bundled model name or checkpoint path, used when separating without ``separator``.
+    tracker : {"crepe-tiny", "pyin"}
+    hop : float
+        Seconds between F0 frames.
+    audio_format, bits, clip
+        Stem files, as ``separate_file``.
+    overwrite : bool
+        Replace existing outputs instead of refusing.
+    skip_existing : bool
+        Return at once when every output exists; redo them all when only some do.
+    progress : bool
+        Show a progress bar on stderr.
+    on_progress : callable, optional
+        ``on_progress(samples_done, total_samples)`` as the song streams (``total_samples``
+        None when the decoder cannot tell the length).
+
+    Returns
+    -------
+    SongResult
+    """
+    input_path = Path(input_path)
+    pictures = tuple(pictures)
+    unknown = set(pictures) - set(PICTURES)
+    if unknown:
+        raise ConfigError(f"unknown picture(s) {', '.join(sorted(unknown))} (use {', '.join(PICTURES)})")
+    separating = separate and vocals_path is None
+    if stems and not separating:
+        raise ConfigError("stems are made by separating: give no vocals file and keep separation on")
+    if not separating and vocals_path is None:
+        pictures = tuple(p for p in pictures if p != "spectrograms")  # the voice alone: no mixture to compare
+    subtype = stem_subtype(audio_format, bits) if stems else ""
+    folder = Path(output_dir) / track_name(input_path)
+    paths = dict(output_paths(input_path, output_dir, audio_format, STEM_NAMES)) if stems else {}
+    paths |= {name: folder / name for name in (MELODY_FILES if melody else ())}
+    paths |= {f"{name}.png": folder / f"{name}.png" for name in PICTURES if name in pictures}
+    if skip_existing:
+        if all(path.exists() for path in paths.values()):
+            return SongResult(paths)
+        overwrite = True  # a partial set is what an interrupted run leaves: redo it
+    if not overwrite:
+        for path in paths.values():
+            if path.exists():
+                raise AudioWriteError(f"{path} exists (use --overwrite to replace it)")
+    reader = AudioReader(input_path)
+    rate = reader.sample_rate
+    if stems and audio_format == "flac" and not flac_can_store(rate):
+        raise AudioWriteError(f"{input_path}: flac cannot store a rate of {rate} Hz (use wav)")
+    if separating and separator is None:
+        separator = Separator.from_pretrained(model)
+    vocals_reader = AudioReader(vocals_path) if vocals_path is not None else None
+    voice_rate = vocals_reader.sample_rate if vocals_reader else rate
+    voice_frames = vocals_reader.frames if vocals_reader else reader.frames
+
+    def spectrogram() -> LogSpectrogramStream | None:
+        return LogSpectrogramStream(rate, expected_samples=reader.frames) if "spectrograms" in pictures else None
+
+    tracking = melody or "melody" in pictures
+    analysis_samples = None if voice_frames is None else -(-voice_frames * ANALYSIS_RATE // voice_rate)
+    mixture_spectrogram = spectrogram()
+    voice = _Voice(voice_rate, spectrogram(), PitchStream(tracker=tracker, hop=hop) if tracking else None,
+                   CqtStream(expected_samples=analysis_samples) if "melody" in pictures else None)
+    writers: dict[str, AudioWriter] = {}
+    published: list[Path] = []
+    try:
+        if stems:
+            writers = {stem: AudioWriter(paths[stem], rate, reader.channels) for stem in STEM_NAMES}
+        with progress_bar(reader.frames, input_path.name, progress) as update:
+            done = 0
+            if separating:
+                for vocals, accompaniment in separate_stream(separator, reader.blocks(), rate, progress=update):
+                    if writers:
+                        writers["vocals"].write(vocals)
+                        writers["accompaniment"].write(accompaniment)
+                    if mixture_spectrogram is not None:
+                        mixture_spectrogram.push(vocals + accompaniment)
+                    voice.push(vocals)
+                    done += vocals.shape[1]
+                    if on_progress is not None:
+                        on_progress(done, reader.frames)
+            else:
+                _stream_inputs(reader, vocals_reader, mixture_spectrogram, voice, rate, update, on_progress)
+        voice.finish()
+        result = _melody(voice, input_path, paths) if tracking else None
+        drawn = _draw(input_path, pictures, mixture_spectrogram, voice, result)
+        if writers:
+            peak = max(writer.peak for writer in writers.values())
+            gain = output_gain(peak, "none" if subtype == "FLOAT" else clip)
+            for stem in STEM_NAMES:  # the slow conversions first, then the pair of renames
+                writers[stem].commit(subtype=subtype, gain=gain, overwrite=overwrite, publish=False)
+            with folder_lock(paths["vocals"].parent):  # another process's pair never mixes with ours
+                for stem in STEM_NAMES:
+                    published.append(writers[stem].publish(overwrite=overwrite))
+        if melody and result is not None:
+            published.append(write_f0_csv(result.track, paths["f0.csv"]))
+            published.append(write_notes_csv(result.notes, paths["notes.csv"]))
+            published.append(write_midi(result.notes, paths["notes.mid"], name=f"{input_path.stem} vocals"))
+        for name, png in drawn.items():
+            published.append(atomic_write_bytes(paths[name], png))
+    except BaseException as error:
+        for writer in writers.values():
+            writer.discard()
+        for path in published:  # a partial set would look like a finished result
+            path.unlink(missing_ok=True)
+        if isinstance(error, SampleRangeError):  # raised by the stream, which does not know the file
+            raise SampleRangeError(f"{input_path}: {error}") from None
+        raise
+    if result is not None and not melody:
+        result = MelodyResult(result.track, result.notes, result.summary, {})
+    return SongResult(paths, result)
+
+
+def _stream_inputs(
+    reader: AudioReader, vocals_reader: AudioReader | None, mixture_spectrogram: LogSpectrogramStream | None,
+    voice: _Voice, rate: int, update: Callable[[int], None] | None,
+    on_progress: Callable[[int, int | None], None] | None,
+) -> None:
+    """No separation: the input is the voice, or the mixture beside a vocals file (read one after the other)."""
+    if vocals_reader is None:
+        voice_blocks, total = reader.blocks(), reader.frames
+    else:
+        if mixture_spectrogram is not None:
+            for block in reader.blocks():
+                mixture_spectrogram.push(block)
+        voice_blocks, total = vocals_reader.blocks(), vocals_reader.frames
+    # the vocals spectrogram is drawn at the mixture's rate, on the mixture's grid
+    to_mixture = Resampler(vocals_reader.sample_rate, rate) if (
+        vocals_reader and vocals_reader.sample_rate != rate and voice.spectrogram is not None) else None
+    done = 0
+    for block in voice_blocks:
+        voice.push(block, spectrogram=to_mixture.push(block) if to_mixture else None)
+        done += block.shape[1]
+        if update is not None:
+            update(block.shape[1])
+        if on_progress is not None:
+            on_progress(done, total)
+    if to_mixture is not None and voice.spectrogram is not None:
+        voice.spectrogram.push(to_mixture.finish())
+
+
+def _melody(voice: _Voice, input_path: Path, paths: dict[str, Path]) -> MelodyResult:
+    assert voice.pitch is not None
+    track = voice.pitch.finish()
+    notes = segment_notes(track)
+    return MelodyResult(track, notes, summarize(track), {name: paths[name] for name in MELODY_FILES if name in paths})
+
+
+def _draw(input_path: Path, pictures: tuple[str, ...], mixture_spectrogram: LogSpectrogramStream | None,
+          voice: _Voice, melody: MelodyResult | None) -> dict[str, bytes]:
+    """PNG bytes of the requested pictures, by file name (drawn before anything is published)."""
+    from vocalsep.pipeline.pictures import melody_png, melody_range, separation_png
+
+    drawn = {}
+    if "spectrograms" in pictures and mixture_spectrogram is not None and voice.spectrogram is not None:
+        drawn["spectrograms.png"] = separation_png(mixture_spectrogram.finish(), voice.spectrogram.finish(),
+                                                   title=input_path.name)
+    if "melody" in pictures and melody is not None and voice.cqt is not None:
+        spectrogram = voice.cqt.result(*melody_range(melody.track))
+        drawn["melody.png"] = melody_png(spectrogram, melody.track, melody.notes,
+                                         title=f"{input_path.name}: sung melody")
+    return drawn
+
+
+def plot_file(
+    input_path: str | Path,
+    output_dir: str | Path = "melody",
+    *,
+    vocals_path: str | Path | None = None,
+    separate: bool = True,
+    model: str | Path = "default",
+    tracker: str = DEFAULT_TRACKER,
+) -> list[Path]:
+    """Draw ``spectrograms.png`` (when there is a mixture and vocals) and ``melody.png`` for one file.
+
+    Pictures go to ``output_dir/<input stem>/`` (existing pictures are replaced); see
+    ``process_song`` for the parameters. Returns the pictures written.
+    """
+    result = process_song(input_path, output_dir, stems=False, pictures=PICTURES, separate=separate,
+                          vocals_path=vocals_path, model=model, tracker=tracker, overwrite=True)
+    return [path for path in result.paths.values() if path.exists()]
