@@ -320,7 +320,7 @@ def train_pitch(
     run_dir: str | Path,
     config: PitchTrainConfig | None = None,
     *,
-    mir1k_root: str | Path,
+    mir1k_root: str | Path | None = None,
     cache: str | Path | None = None,
     sampler: FrameSampler | None = None,
     init: str | Path | None = None,
@@ -370,6 +370,8 @@ def train_pitch(
 
     validation = None
     if sampler is None:
+        if mir1k_root is None:
+            raise ConfigError("train-pitch needs a MIR-1K folder (mir1k_root) or a sampler")
         sampler, validation = _mir1k_sampler(config, Path(mir1k_root), Path(cache) if cache else run_dir / "data", say)
 
     network = copy.deepcopy(load_crepe_tiny(init))  # never train the cached bundled network in place

@@ -1,5 +1,5 @@
 """The tests' oracle of chunked overlap-add: exact around an identity network, equal to one pass around a
-real one (the streamed engine is checked against it in test_streaming.py)."""
+real one (the streamed engine is checked against it in separation/test_streaming.py)."""
 
 from __future__ import annotations
 

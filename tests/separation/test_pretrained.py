@@ -12,7 +12,7 @@ from vocalsep.apps.demo import demo_song
 from vocalsep.evaluation.metrics import global_sdr
 from vocalsep.separation.separator import Separator
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 #: The shipped models (MODEL_CARD.md).
 MODELS = ("default",)
 

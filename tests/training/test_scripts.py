@@ -19,7 +19,7 @@ from vocalsep.separation.checkpoint import read_checkpoint
 from vocalsep.config import DataConfig, RunConfig, TrainConfig
 from vocalsep.datasets import MUSDB_VALIDATION, stem_folder_tracks
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def _script(name: str):  # noqa: ANN202  (the module)
