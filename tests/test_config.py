@@ -34,6 +34,8 @@ NON_DEFAULT = [
         patch_frames=64,
         remix_probability=0.25,
         gain_db=3.0,
+        accompaniment_folders=("music",),
+        extra_accompaniment_probability=0.5,
     ),
     TrainConfig(steps=7, batch_size=3, learning_rate=5e-4, weight_decay=1e-5, seed=9, loss="l2"),
 ]
@@ -53,6 +55,7 @@ def test_run_config_round_trip():
     assert _plain(values)
     assert RunConfig.from_dict(values) == run
     assert values["data"]["stem_folders"] == ["a", "b"]
+    assert values["data"]["accompaniment_folders"] == ["music"]
     assert values["model"]["stft"]["n_fft"] == 512
 
 
@@ -114,6 +117,8 @@ def test_unknown_key_is_named(cls, values, name):
         (DataConfig, {"patch_frames": 0}),
         (DataConfig, {"remix_probability": 1.5}),
         (DataConfig, {"gain_db": -1.0}),
+        (DataConfig, {"extra_accompaniment_probability": -0.1}),
+        (DataConfig, {"extra_accompaniment_probability": 1.5}),
         # 6 levels need bins divisible by 64; 100 is not.
         (ModelConfig, {"stft": {"n_fft": 256, "input_bins": 100}, "unet": {"depth": 6}}),
         (ModelConfig, {"stft": {"n_fft": 256, "input_bins": 66}, "unet": {"architecture": "seed"}}),
@@ -161,6 +166,7 @@ width = 8
 
 [data]
 stem_folders = ["x", "y"]
+accompaniment_folders = ["music"]
 patch_frames = 32
 
 [train]
@@ -177,6 +183,8 @@ def test_from_file(tmp_path):
     assert run.model.stft == STFTConfig(sample_rate=16000, n_fft=256, hop_length=64, input_bins=64)
     assert run.model.unet == UNetConfig(architecture="seed", width=8)
     assert run.data.stem_folders == ("x", "y")
+    assert run.data.accompaniment_folders == ("music",)
+    assert run.data.extra_accompaniment_probability == DataConfig().extra_accompaniment_probability
     assert run.data.patch_frames == 32
     assert run.train.steps == 5 and run.train.loss == "l2"
     assert run.train.batch_size == TrainConfig().batch_size
