@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -192,7 +193,8 @@ def test_from_file(tmp_path):
     assert RunConfig.from_dict(run.to_dict()) == run
 
 
-@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "wide", "fast", "fast-gpu", "default-gpu"])
+@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "wide", "fast", "fast-gpu", "default-gpu",
+                                  "unseen-ft1", "unseen-ft2"])
 def test_repository_configs(name):
     path = REPO / "configs" / f"{name}.toml"
     run = RunConfig.from_file(path)
@@ -204,6 +206,15 @@ def test_repository_configs(name):
     if name == "seed":
         assert run.model.unet.architecture == "seed"
         assert run.model.unet.width == 64
+
+
+def test_unseen_ft2_is_unseen_ft1_over_the_instrumental_music():
+    first = RunConfig.from_file(REPO / "configs" / "unseen-ft1.toml")
+    second = RunConfig.from_file(REPO / "configs" / "unseen-ft2.toml")
+    assert second.model == first.model
+    assert second.data == dataclasses.replace(first.data, accompaniment_folders=(".data/instrumentals/clips",),
+                                              extra_accompaniment_probability=0.25)
+    assert second.train == dataclasses.replace(first.train, init="runs/unseen-ft1/best.pt")
 
 
 def test_bad_toml(tmp_path):
@@ -225,7 +236,7 @@ def test_missing_file(tmp_path):
         RunConfig.from_file(tmp_path / "absent.toml")
 
 
-@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "fast"])
+@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "fast", "unseen-ft2"])
 def test_a_run_written_as_toml_reads_back_equal(tmp_path, name):
     run = RunConfig.from_file(REPO / "configs" / f"{name}.toml")
     path = tmp_path / "again.toml"
