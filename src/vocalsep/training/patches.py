@@ -70,15 +70,18 @@ class WaveformClips:
         self.stft = stft
         self.patch_frames = patch_frames
         self.waveforms: list[torch.Tensor] = []
+        #: Frames of each clip (``Spectrogram.frames_for`` its samples, at least ``patch_frames``).
+        self.frames: list[int] = []
         for waveform, rate in clips:
             waveform = resample(waveform, rate, stft.sample_rate)
             stereo = np.concatenate([waveform, waveform]) if waveform.shape[0] == 1 else waveform[:2]
             frames = max(stereo.shape[1] // stft.hop_length + 1, patch_frames)
-            padded = np.zeros((2, (frames - 1) * stft.hop_length + stft.n_fft), dtype=np.int16)
+            length = max((frames - 1) * stft.hop_length + stft.n_fft, stft.n_fft // 2 + stereo.shape[1])
+            padded = np.zeros((2, length), dtype=np.int16)
             samples = np.clip(np.round(stereo * 32768), -32768, 32767)  # FLAC-16 samples exactly
             padded[:, stft.n_fft // 2 : stft.n_fft // 2 + stereo.shape[1]] = samples
             self.waveforms.append(torch.from_numpy(padded))
-        self.frames = [(w.shape[1] - stft.n_fft) // stft.hop_length + 1 for w in self.waveforms]
+            self.frames.append(frames)
         self.window = torch.hann_window(stft.n_fft)
 
     def __len__(self) -> int:
