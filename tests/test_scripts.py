@@ -134,6 +134,14 @@ def test_tracks_are_screened_once_and_recut_for_a_new_threshold(tmp_path: Path, 
     fetch.process_track(source, "pkg", tmp_path, None, 0.02)  # recut from the cached screen
     assert [c.name for c in sorted((tmp_path / "clips" / "pkg").glob("*.flac"))] == ["some_track-000.flac", "some_track-001.flac"]
     assert soundfile.info(tmp_path / "clips" / "pkg" / "some_track-001.flac").frames == fetch.WINDOW_FRAMES * fetch.HOP
+    # a second screen (Spleeter's) drops what either finds; filling its cache alone cuts nothing
+    peer_shares = iter([[0.0, 0.0, 0.0, 0.5]])
+    monkeypatch.setattr(fetch, "screen_spleeter", lambda peer, waveform, windows: next(peer_shares))
+    fetch.process_track(source, "pkg", tmp_path, None, 0.05, object(), 0.03, cut=False)
+    assert len(list((tmp_path / "clips" / "pkg").glob("*.flac"))) == 2
+    entry = fetch.process_track(source, "pkg", tmp_path, None, 0.05, object(), 0.03)  # from both caches
+    assert json.loads((tmp_path / "clips" / "pkg" / "some_track.clips.json").read_text())["clips_windows"] == [[0, 1], [2, 3]]
+    assert entry["dropped_by_spleeter_only_minutes"] == round(seconds / 60, 2)
 
 
 def test_screening_finds_a_voice_over_music() -> None:

@@ -48,7 +48,8 @@ class WaveformClips:
     Hours of music do not fit as spectra: 8.7 h at 44.1 kHz is 2.7 M frames per channel,
     22 GB as complex64 over 512 bins in two channels (11 GB as complex32, and mono or
     magnitudes cannot be summed with a voice phase-correctly). As int16 samples the same
-    music takes 2.8 GB (2 bytes per sample and channel), and FLAC-16 clips lose nothing.
+    music takes a quarter of that, 5.5 GB (2 bytes per sample and channel; the 6.2 h that
+    ``scripts/fetch_instrumentals.py`` keeps, 3.9 GB), and FLAC-16 clips lose nothing.
     A patch's frames are cut from the waveform and transformed by ``patch_spectra``, equal
     within float rounding to the frames of ``Spectrogram`` over the whole clip: each clip is
     stored with ``n_fft // 2`` zeros before it and zeros after it to ``Spectrogram``'s
