@@ -432,9 +432,9 @@ def main() -> None:
         for key in ("minutes", "kept_minutes", "dropped_vocal_minutes", "dropped_by_spleeter_only_minutes",
                     "dropped_silent_minutes"):
             entry[key] = round(sum(t[key] for t in entry["tracks"]), 1)
+        by_peer = f"{entry['dropped_by_spleeter_only_minutes']} more by Spleeter, " if peer is not None else ""
         print(f"  {package}: {entry['minutes']} total, {entry['kept_minutes']} kept, "
-              f"{entry['dropped_vocal_minutes']} dropped for voice, "
-              f"{entry['dropped_by_spleeter_only_minutes']} more by Spleeter, {entry['dropped_silent_minutes']} silent")
+              f"{entry['dropped_vocal_minutes']} dropped for voice, {by_peer}{entry['dropped_silent_minutes']} silent")
     report["threshold"] = args.threshold  # type: ignore[assignment]
     report["spleeter_threshold"] = args.spleeter_threshold  # type: ignore[assignment]
     (root / "report.json").write_text(json.dumps(report, indent=1))
