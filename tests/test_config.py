@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -34,6 +35,8 @@ NON_DEFAULT = [
         patch_frames=64,
         remix_probability=0.25,
         gain_db=3.0,
+        accompaniment_folders=("music",),
+        extra_accompaniment_probability=0.5,
     ),
     TrainConfig(steps=7, batch_size=3, learning_rate=5e-4, weight_decay=1e-5, seed=9, loss="l2"),
 ]
@@ -53,6 +56,7 @@ def test_run_config_round_trip():
     assert _plain(values)
     assert RunConfig.from_dict(values) == run
     assert values["data"]["stem_folders"] == ["a", "b"]
+    assert values["data"]["accompaniment_folders"] == ["music"]
     assert values["model"]["stft"]["n_fft"] == 512
 
 
@@ -114,6 +118,8 @@ def test_unknown_key_is_named(cls, values, name):
         (DataConfig, {"patch_frames": 0}),
         (DataConfig, {"remix_probability": 1.5}),
         (DataConfig, {"gain_db": -1.0}),
+        (DataConfig, {"extra_accompaniment_probability": -0.1}),
+        (DataConfig, {"extra_accompaniment_probability": 1.5}),
         # 6 levels need bins divisible by 64; 100 is not.
         (ModelConfig, {"stft": {"n_fft": 256, "input_bins": 100}, "unet": {"depth": 6}}),
         (ModelConfig, {"stft": {"n_fft": 256, "input_bins": 66}, "unet": {"architecture": "seed"}}),
@@ -161,6 +167,7 @@ width = 8
 
 [data]
 stem_folders = ["x", "y"]
+accompaniment_folders = ["music"]
 patch_frames = 32
 
 [train]
@@ -177,6 +184,8 @@ def test_from_file(tmp_path):
     assert run.model.stft == STFTConfig(sample_rate=16000, n_fft=256, hop_length=64, input_bins=64)
     assert run.model.unet == UNetConfig(architecture="seed", width=8)
     assert run.data.stem_folders == ("x", "y")
+    assert run.data.accompaniment_folders == ("music",)
+    assert run.data.extra_accompaniment_probability == DataConfig().extra_accompaniment_probability
     assert run.data.patch_frames == 32
     assert run.train.steps == 5 and run.train.loss == "l2"
     assert run.train.batch_size == TrainConfig().batch_size
@@ -184,7 +193,8 @@ def test_from_file(tmp_path):
     assert RunConfig.from_dict(run.to_dict()) == run
 
 
-@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "wide", "fast", "fast-gpu", "default-gpu"])
+@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "wide", "fast", "fast-gpu", "default-gpu",
+                                  "unseen-ft1", "unseen-ft2"])
 def test_repository_configs(name):
     path = REPO / "configs" / f"{name}.toml"
     run = RunConfig.from_file(path)
@@ -196,6 +206,15 @@ def test_repository_configs(name):
     if name == "seed":
         assert run.model.unet.architecture == "seed"
         assert run.model.unet.width == 64
+
+
+def test_unseen_ft2_is_unseen_ft1_over_the_instrumental_music():
+    first = RunConfig.from_file(REPO / "configs" / "unseen-ft1.toml")
+    second = RunConfig.from_file(REPO / "configs" / "unseen-ft2.toml")
+    assert second.model == first.model
+    assert second.data == dataclasses.replace(first.data, accompaniment_folders=(".data/instrumentals/clips",),
+                                              extra_accompaniment_probability=0.25)
+    assert second.train == dataclasses.replace(first.train, init="runs/unseen-ft1/best.pt")
 
 
 def test_bad_toml(tmp_path):
@@ -217,7 +236,7 @@ def test_missing_file(tmp_path):
         RunConfig.from_file(tmp_path / "absent.toml")
 
 
-@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "fast"])
+@pytest.mark.parametrize("name", ["default", "default-v1", "seed", "fast", "unseen-ft2"])
 def test_a_run_written_as_toml_reads_back_equal(tmp_path, name):
     run = RunConfig.from_file(REPO / "configs" / f"{name}.toml")
     path = tmp_path / "again.toml"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import stems, write_wav
 from vocalsep.config import DataConfig, STFTConfig
-from vocalsep.datasets import MUSDB_VALIDATION, StemTrack, discover_tracks, mir1k_tracks, musdb_tracks, stem_folder_tracks, training_tracks
-from vocalsep.training.patches import DevicePatches, PatchSampler
+from vocalsep.audio.io import load_audio
+from vocalsep.datasets import MUSDB_VALIDATION, StemTrack, discover_tracks, extra_accompaniment, mir1k_tracks, musdb_tracks, stem_folder_tracks, training_tracks
+from vocalsep.training.patches import DevicePatches, PatchSampler, WaveformClips, patch_spectra
 from vocalsep.errors import AudioReadError, DatasetError
 from vocalsep.audio.spectrogram import Spectrogram
 
@@ -398,3 +401,121 @@ def test_draws_cover_remixes_and_respect_track_bounds():
         channels = torch.tensor([spec.shape[0] for spec in sampler.vocals])[track]
         assert bool((channel < channels).all()) and bool((offset + 16 <= lengths).all())
     assert float(draws.vocal_gain.min()) >= 10 ** (-6 / 20) and float(draws.vocal_gain.max()) <= 10 ** (6 / 20)
+
+
+# Extra accompaniment: accompaniment-only clips under the stem tracks' voices.
+
+
+def _clip_folder(root, lengths=(0.5, 0.35), channels=(2, 1), rate=RATE):
+    """Accompaniment-only 16-bit clips in nested folders; returns the waveforms as written."""
+    written = []
+    for index, (seconds, count) in enumerate(zip(lengths, channels)):
+        _, accompaniment = stems(seconds, rate, channels=count, seed=50 + index)
+        path = write_wav(root / f"game{index % 2}" / f"clip{index}.flac", accompaniment, rate)
+        written.append(load_audio(path)[0])
+    return written
+
+
+def _extra_sampler(root, tracks=None, **data):
+    config = DataConfig(**{"patch_frames": 16, "accompaniment_folders": (str(root),), **data})
+    return PatchSampler(tracks if tracks is not None else _tracks(), STFT, config, extra_accompaniment(config))
+
+
+def test_extra_accompaniment_reads_the_folders_clips(tmp_path):
+    written = _clip_folder(tmp_path / "music", lengths=(0.5, 0.35, 0.4), channels=(2, 1, 2))
+    (tmp_path / "music" / "LICENSES.txt").write_text("not audio")
+    config = DataConfig(accompaniment_folders=(str(tmp_path / "music"),))
+    clips = list(extra_accompaniment(config))
+    assert [clip.shape for clip, _ in clips] == [written[0].shape, written[2].shape, written[1].shape]  # sorted paths
+    assert all(rate == RATE for _, rate in clips)
+    with pytest.raises(DatasetError, match="fetch_instrumentals"):
+        list(extra_accompaniment(DataConfig(accompaniment_folders=(str(tmp_path / "missing"),))))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no audio files"):
+        list(extra_accompaniment(DataConfig(accompaniment_folders=(str(tmp_path / "empty"),))))
+    # at probability 0 nothing is read, not even a missing folder
+    off = DataConfig(accompaniment_folders=(str(tmp_path / "missing"),), extra_accompaniment_probability=0.0)
+    assert list(extra_accompaniment(off)) == []
+
+
+def test_extra_clip_patches_equal_the_clips_spectrogram(tmp_path):
+    written = _clip_folder(tmp_path / "music", lengths=(0.5, 0.1), channels=(2, 1))
+    clips = WaveformClips([(w, RATE) for w in written], STFT, 16)
+    assert clips.nbytes == sum(2 * 2 * w.shape[1] for w in clips.waveforms)  # int16, two channels each
+    transform = Spectrogram(STFT)
+    for index, waveform in enumerate(written):
+        # a clip shorter than a patch is extended with silence to one patch (15 hops)
+        extended = np.pad(waveform, ((0, 0), (0, max(0, 15 * STFT.hop_length - waveform.shape[1]))))
+        spec = transform(torch.from_numpy(extended))[:, : STFT.input_bins]
+        assert clips.frames[index] == spec.shape[-1] == max(16, waveform.shape[1] // STFT.hop_length + 1)
+        for channel in range(2):
+            for offset in (0, 3, clips.frames[index] - 16):
+                samples = clips.samples(index, channel, offset)[None]
+                got = patch_spectra(samples, clips.window, STFT)[0]
+                expected = spec[min(channel, waveform.shape[0] - 1), :, offset : offset + 16]
+                torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_extra_accompaniment_is_drawn_at_the_configured_rate_reproducibly(tmp_path):
+    _clip_folder(tmp_path / "music", lengths=(0.5, 0.35, 0.2), channels=(2, 1, 2))
+    sampler = _extra_sampler(tmp_path / "music", extra_accompaniment_probability=0.3)
+    assert len(sampler.extra) == 3
+    draws = sampler.draw(1000, torch.Generator().manual_seed(0))
+    assert 0.26 < draws.extra.float().mean() < 0.34
+    again = sampler.draw(1000, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(dataclasses.astuple(draws), dataclasses.astuple(again)))
+    extra = draws.extra
+    assert bool((draws.accompaniment_track[extra] < 3).all())
+    frames = torch.tensor(sampler.extra.frames)[draws.accompaniment_track[extra]]
+    assert bool((draws.accompaniment_offset[extra] + 16 <= frames).all())
+    assert bool((draws.accompaniment_channel[extra] < 2).all())
+    assert set(draws.accompaniment_track[extra].tolist()) == {0, 1, 2}
+    # the voices still come from the stem tracks, all of them
+    assert set(draws.vocal_track.tolist()) == {0, 1, 2}
+    first = sampler.batch_with_accompaniment(8, torch.Generator().manual_seed(3))
+    second = sampler.batch_with_accompaniment(8, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_without_extra_clips_the_draws_are_those_of_before(tmp_path):
+    _clip_folder(tmp_path / "music")
+    plain = _sampler(remix_probability=0.5)
+    unused = _extra_sampler(tmp_path / "music", remix_probability=0.5, extra_accompaniment_probability=0.0)
+    assert unused.extra is None
+    for seed in range(3):
+        expected = plain.batch_with_accompaniment(6, torch.Generator().manual_seed(seed))
+        got = unused.batch_with_accompaniment(6, torch.Generator().manual_seed(seed))
+        assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_extra_accompaniment_sits_under_an_unchanged_voice(tmp_path):
+    written = _clip_folder(tmp_path / "music", lengths=(0.5,), channels=(2,))
+    sampler = _extra_sampler(tmp_path / "music", extra_accompaniment_probability=1.0, gain_db=0.0)
+    draws = sampler.draw(5, torch.Generator().manual_seed(1))
+    mixture, vocals, accompaniment = sampler.batch_with_accompaniment(5, torch.Generator().manual_seed(1))
+    clip = Spectrogram(STFT)(torch.from_numpy(written[0]))[:, : STFT.input_bins]
+    assert bool(draws.extra.all())
+    for row in range(5):
+        i, c, o = (int(t[row]) for t in (draws.vocal_track, draws.vocal_channel, draws.vocal_offset))
+        voice = sampler.vocals[i][c, :, o : o + 16]
+        c, o = int(draws.accompaniment_channel[row]), int(draws.accompaniment_offset[row])
+        music = clip[c, :, o : o + 16]
+        torch.testing.assert_close(vocals[row], voice.abs())
+        torch.testing.assert_close(accompaniment[row], music.abs(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(mixture[row], (voice + music).abs(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("probability", [0.4, 1.0])
+def test_device_patches_equal_the_samplers_batches_with_extra_accompaniment(tmp_path, probability):
+    _clip_folder(tmp_path / "music", lengths=(0.5, 0.35, 0.1), channels=(2, 1, 2))
+    tracks = _tracks(count=2, channels=2) + _tracks(count=1, channels=1, seconds=0.3)
+    sampler = _extra_sampler(tmp_path / "music", tracks, remix_probability=0.5,
+                             extra_accompaniment_probability=probability)
+    on_device = DevicePatches(sampler, torch.device("cpu"))
+    assert on_device.extra.shape == (2, sum(w.shape[1] for w in sampler.extra.waveforms))
+    for seed in range(4):
+        expected = sampler.batch_with_accompaniment(6, torch.Generator().manual_seed(seed))
+        got = on_device.batch_with_accompaniment(6, torch.Generator().manual_seed(seed))
+        for a, b in zip(got, expected):
+            assert a.shape == b.shape == (6, STFT.input_bins, 16)
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

@@ -166,12 +166,21 @@ class DataConfig(_Section):
     patch_frames: int = 128
     remix_probability: float = 0.5
     gain_db: float = 6.0
+    #: Folders of accompaniment-only clips (any audio files, read recursively), e.g. the
+    #: instrumental game music of ``scripts/fetch_instrumentals.py``: a patch's accompaniment
+    #: comes from them with ``extra_accompaniment_probability``, under a stem track's voice.
+    accompaniment_folders: tuple[str, ...] = ()
+    #: Share of patches whose accompaniment is drawn from ``accompaniment_folders`` (unused,
+    #: and the folders unread, while there are none or this is 0).
+    extra_accompaniment_probability: float = 0.25
 
     def __post_init__(self) -> None:
         if self.patch_frames < 1:
             raise ValueError("patch_frames must be positive")
         if not 0.0 <= self.remix_probability <= 1.0:
             raise ValueError("remix_probability must lie in [0, 1]")
+        if not 0.0 <= self.extra_accompaniment_probability <= 1.0:
+            raise ValueError("extra_accompaniment_probability must lie in [0, 1]")
         if self.gain_db < 0:
             raise ValueError("gain_db must be non-negative")
 

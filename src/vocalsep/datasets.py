@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +169,43 @@ def stem_folder_tracks(root: str | Path) -> list[StemTrack]:
     if not tracks:
         raise DatasetError(f"{root}: no folders with vocals and accompaniment stems")
     return tracks
+
+
+def accompaniment_files(root: str | Path) -> list[Path]:
+    """The audio files under ``root`` (recursively, sorted): accompaniment-only clips.
+
+    Raises
+    ------
+    DatasetError
+        ``root`` is missing or holds no audio files.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no folder of accompaniment clips there "
+                           "(scripts/fetch_instrumentals.py writes one)")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise DatasetError(f"{root}: no audio files in this folder of accompaniment clips")
+    return files
+
+
+def extra_accompaniment(config: DataConfig) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode the clips of ``config.accompaniment_folders`` one at a time.
+
+    A generator, so a caller can store each clip compactly before the next is decoded
+    (hours of music as float32 would take several GB). Nothing is read while
+    ``extra_accompaniment_probability`` is 0.
+
+    Yields
+    ------
+    waveform : ndarray, shape (channels, samples), float32
+    sample_rate : int
+    """
+    if config.extra_accompaniment_probability == 0:
+        return
+    files = [path for folder in config.accompaniment_folders for path in accompaniment_files(folder)]
+    for path in files:
+        yield load_audio(path)
 
 
 def discover_tracks(root: str | Path, split: str = "valid") -> list[StemTrack]:

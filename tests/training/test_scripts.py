@@ -25,6 +25,7 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 def _script(name: str):  # noqa: ANN202  (the module)
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
@@ -89,3 +90,89 @@ def test_seconds_per_step_come_from_the_last_two_log_entries(tmp_path: Path) -> 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps({"step": s, "train_seconds": t}) for s, t in ((50, 9.0), (100, 10.0), (200, 12.0))))
     assert _script("train_in_budget").seconds_per_step(log) == pytest.approx(0.02)
+
+
+# fetch_instrumentals.py: screening the game music and cutting it into clips.
+
+FETCHED_CLIPS = Path(__file__).resolve().parents[1] / ".data" / "instrumentals" / "clips"
+
+
+def test_kept_windows_become_clips_of_at_most_thirty_seconds() -> None:
+    fetch = _script("fetch_instrumentals")
+    share = [0.01] * 23 + [0.3] + [0.0] * 3 + [0.02, 0.5]
+    rms = [-20.0] * len(share)
+    rms[25] = -70.0  # silence splits a run too
+    runs = fetch.kept_runs(fetch.Screen(share, rms), 0.05)
+    assert runs == [(0, 8), (8, 15), (15, 23), (24, 25), (26, 28)]
+    assert all(b - a <= fetch.CLIP_WINDOWS for a, b in runs)
+    assert fetch.kept_runs(fetch.Screen(share, rms), 0.4) == [(0, 8), (8, 17), (17, 25), (26, 28)]
+    assert fetch.slug(Path("a/Advanced Simulacra.ogg")) == "advanced_simulacra"
+
+
+def test_tracks_are_screened_once_and_recut_for_a_new_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetch = _script("fetch_instrumentals")
+    seconds = fetch.WINDOW_FRAMES * fetch.HOP / fetch.RATE
+    rng = np.random.default_rng(0)
+    music = (0.1 * rng.standard_normal((2, int(4.5 * seconds * 22050)))).astype(np.float32)
+    source = tmp_path / "extract" / "pkg" / "usr" / "share" / "games" / "Some Track.ogg"
+    source.parent.mkdir(parents=True)
+    soundfile.write(source, music.T, 22050)  # Ogg Vorbis at another rate, as packages ship it
+    assert fetch.music_files(tmp_path / "extract" / "pkg") == [source]
+    shares = iter([fetch.Screen([0.0, 0.2, 0.01, 0.03], [-20.0] * 4)])
+    monkeypatch.setattr(fetch, "screen", lambda separator, waveform: next(shares))  # a second call would fail
+    entry = fetch.process_track(source, "pkg", tmp_path, None, 0.05)
+    clips = sorted((tmp_path / "clips" / "pkg").glob("*.flac"))
+    assert [c.name for c in clips] == ["some_track-000.flac", "some_track-001.flac"]
+    info = soundfile.info(clips[1])
+    assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_16")
+    assert info.frames == 2 * fetch.WINDOW_FRAMES * fetch.HOP
+    assert entry["kept_minutes"] == round(3 * seconds / 60, 2)
+    assert entry["dropped_vocal_minutes"] == round(seconds / 60, 2)
+    assert entry["dropped_windows"] == [(1, 0.2)]
+    fetch.process_track(source, "pkg", tmp_path, None, 0.05)  # done: neither screened nor cut again
+    assert sorted((tmp_path / "clips" / "pkg").glob("*.flac")) == clips
+    fetch.process_track(source, "pkg", tmp_path, None, 0.02)  # recut from the cached screen
+    assert [c.name for c in sorted((tmp_path / "clips" / "pkg").glob("*.flac"))] == ["some_track-000.flac", "some_track-001.flac"]
+    assert soundfile.info(tmp_path / "clips" / "pkg" / "some_track-001.flac").frames == fetch.WINDOW_FRAMES * fetch.HOP
+    # a second screen (Spleeter's) drops what either finds; filling its cache alone cuts nothing
+    peer_shares = iter([[0.0, 0.0, 0.0, 0.5]])
+    monkeypatch.setattr(fetch, "screen_spleeter", lambda peer, waveform, windows: next(peer_shares))
+    fetch.process_track(source, "pkg", tmp_path, None, 0.05, object(), 0.03, cut=False)
+    assert len(list((tmp_path / "clips" / "pkg").glob("*.flac"))) == 2
+    entry = fetch.process_track(source, "pkg", tmp_path, None, 0.05, object(), 0.03)  # from both caches
+    assert json.loads((tmp_path / "clips" / "pkg" / "some_track.clips.json").read_text())["clips_windows"] == [[0, 1], [2, 3]]
+    assert entry["dropped_by_spleeter_only_minutes"] == round(seconds / 60, 2)
+
+
+def test_screening_finds_a_voice_over_music() -> None:
+    from conftest import accompaniment_noise, voice_tone
+
+    from vocalsep.separation.separator import Separator
+
+    fetch = _script("fetch_instrumentals")
+    window = fetch.WINDOW_FRAMES * fetch.HOP
+    music = np.stack([accompaniment_noise(3.5 * window / fetch.RATE, fetch.RATE, seed=c) for c in range(2)])
+    voice = np.zeros_like(music)
+    voice[:, 2 * window :] = 2 * voice_tone(3.5 * window / fetch.RATE, fetch.RATE, f0=220.0)[: music.shape[1] - 2 * window]
+    result = fetch.screen(Separator.from_pretrained("default"), (music + voice).astype(np.float32))
+    assert len(result.vocal_share) == len(result.rms_db) == 3  # the partial fourth window is dropped
+    assert max(result.vocal_share[:2]) < result.vocal_share[2]
+
+
+@pytest.mark.skipif(not (FETCHED_CLIPS / "LICENSES.txt").is_file(), reason="run scripts/fetch_instrumentals.py first")
+def test_fetched_clips_are_stereo_44k_and_licensed() -> None:
+    from vocalsep.config import STFTConfig
+    from vocalsep.datasets import accompaniment_files
+    from vocalsep.training.patches import WaveformClips
+
+    licences = (FETCHED_CLIPS / "LICENSES.txt").read_text()
+    files = accompaniment_files(FETCHED_CLIPS)
+    for package in ("warzone2100-music", "wesnoth-1.16-music", "nexuiz-music", "singularity-music"):
+        assert f"/usr/share/doc/{package}/copyright" in licences
+        assert any(path.parent.name == package for path in files)
+    for path in files[:: max(1, len(files) // 20)]:
+        info = soundfile.info(path)
+        assert (info.samplerate, info.channels) == (44100, 2) and info.duration < 30.5
+    clips = WaveformClips([(soundfile.read(p, dtype="float32", always_2d=True)[0].T, 44100) for p in files[:3]],
+                          STFTConfig(), 128)
+    assert len(clips) == 3 and clips.nbytes < 3 * 2 * 2 * 31 * 44100  # 2 bytes per sample and channel

@@ -118,6 +118,24 @@ def test_train_and_export_from_the_command_line(tmp_path: Path, capsys) -> None:
     assert load_estimator(calibrated[0]).config.unet.mask_sharpness == 0.6
 
 
+def test_training_mixes_the_voices_over_extra_accompaniment(tmp_path: Path) -> None:
+    config = _config(tmp_path, steps=2)
+    rng = np.random.default_rng(0)
+    music = tmp_path / "music" / "game"
+    music.mkdir(parents=True)
+    soundfile.write(music / "clip-000.flac", (0.1 * rng.standard_normal((8000, 2))).astype(np.float32),
+                    config.model.stft.sample_rate, subtype="PCM_16")
+    extra = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, accompaniment_folders=(str(tmp_path / "music"),), extra_accompaniment_probability=0.5))
+    plain_summary = train(config, tmp_path / "plain", progress=False)
+    extra_summary = train(extra, tmp_path / "extra", progress=False)
+    assert plain_summary["extra_accompaniment_seconds"] == 0.0
+    assert extra_summary["extra_accompaniment_seconds"] >= 0.5  # 0.5 s of music and its frame padding
+    plain = read_checkpoint(tmp_path / "plain" / "last.pt")["state_dict"]
+    other = read_checkpoint(tmp_path / "extra" / "last.pt")["state_dict"]
+    assert any(not torch.equal(plain[k], other[k]) for k in plain if plain[k].is_floating_point())
+
+
 def test_accompaniment_term_changes_training(tmp_path: Path) -> None:
     config = _config(tmp_path, steps=2)
     weighted = dataclasses.replace(config, train=dataclasses.replace(config.train, accompaniment_weight=1.0))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from vocalsep.audio.io import resample
@@ -22,9 +23,12 @@ class PatchDraws:
     vocal_track, vocal_channel, vocal_offset : Tensor of int64
         Where the voice patch starts (track index, channel, first frame).
     accompaniment_track, accompaniment_channel, accompaniment_offset : Tensor of int64
-        Where the accompaniment patch starts.
+        Where the accompaniment patch starts: in a stem track, or where ``extra`` is set in
+        an extra accompaniment clip (``PatchSampler.extra``).
     vocal_gain, accompaniment_gain : Tensor of float64
         Linear gains applied to each stem.
+    extra : Tensor of bool
+        Whether the accompaniment comes from the extra accompaniment clips.
     """
 
     vocal_track: torch.Tensor
@@ -35,6 +39,93 @@ class PatchDraws:
     accompaniment_offset: torch.Tensor
     vocal_gain: torch.Tensor
     accompaniment_gain: torch.Tensor
+    extra: torch.Tensor
+
+
+class WaveformClips:
+    """Accompaniment-only clips kept as 16-bit waveforms; a patch's spectrum is computed when drawn.
+
+    Hours of music do not fit as spectra: 8.7 h at 44.1 kHz is 2.7 M frames per channel,
+    22 GB as complex64 over 512 bins in two channels (11 GB as complex32, and mono or
+    magnitudes cannot be summed with a voice phase-correctly). As int16 samples the same
+    music takes a quarter of that, 5.5 GB (2 bytes per sample and channel; the 6.2 h that
+    ``scripts/fetch_instrumentals.py`` keeps, 3.9 GB), and FLAC-16 clips lose nothing.
+    A patch's frames are cut from the waveform and transformed by ``patch_spectra``, equal
+    within float rounding to the frames of ``Spectrogram`` over the whole clip: each clip is
+    stored with ``n_fft // 2`` zeros before it and zeros after it to ``Spectrogram``'s
+    (zero-padded, centred) frame grid; a clip shorter than a patch is extended with silence
+    to ``patch_frames`` frames.
+
+    Every clip is stored with two channels (a mono clip twice), so all clips stack into
+    one buffer for ``DevicePatches``.
+
+    Parameters
+    ----------
+    clips : iterable of (waveform, sample_rate)
+        ``waveform`` of shape (channels, samples), float in [-1, 1]; consumed one at a time.
+    stft : STFTConfig
+    patch_frames : int
+    """
+
+    def __init__(self, clips: Iterable[tuple[np.ndarray, int]], stft: STFTConfig, patch_frames: int) -> None:
+        self.stft = stft
+        self.patch_frames = patch_frames
+        self.waveforms: list[torch.Tensor] = []
+        #: Frames of each clip (``Spectrogram.frames_for`` its samples, at least ``patch_frames``).
+        self.frames: list[int] = []
+        for waveform, rate in clips:
+            waveform = resample(waveform, rate, stft.sample_rate)
+            stereo = np.concatenate([waveform, waveform]) if waveform.shape[0] == 1 else waveform[:2]
+            frames = max(stereo.shape[1] // stft.hop_length + 1, patch_frames)
+            length = max((frames - 1) * stft.hop_length + stft.n_fft, stft.n_fft // 2 + stereo.shape[1])
+            padded = np.zeros((2, length), dtype=np.int16)
+            samples = np.clip(np.round(stereo * 32768), -32768, 32767)  # FLAC-16 samples exactly
+            padded[:, stft.n_fft // 2 : stft.n_fft // 2 + stereo.shape[1]] = samples
+            self.waveforms.append(torch.from_numpy(padded))
+            self.frames.append(frames)
+        self.window = torch.hann_window(stft.n_fft)
+
+    def __len__(self) -> int:
+        return len(self.waveforms)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the clips hold."""
+        return sum(w.numel() * w.element_size() for w in self.waveforms)
+
+    @property
+    def seconds(self) -> float:
+        """Duration of the clips (with their padding), at the model's rate."""
+        return sum(w.shape[1] for w in self.waveforms) / self.stft.sample_rate
+
+    @property
+    def span(self) -> int:
+        """Samples under one patch of ``patch_frames`` frames."""
+        return (self.patch_frames - 1) * self.stft.hop_length + self.stft.n_fft
+
+    def samples(self, clip: int, channel: int, offset: int) -> torch.Tensor:
+        """The int16 samples under the patch starting at frame ``offset``, shape (span,)."""
+        start = offset * self.stft.hop_length
+        return self.waveforms[clip][channel, start : start + self.span]
+
+
+def patch_spectra(samples: torch.Tensor, window: torch.Tensor, stft: STFTConfig) -> torch.Tensor:
+    """Complex spectra of int16 patch waveforms, as ``Spectrogram`` frames them.
+
+    Parameters
+    ----------
+    samples : Tensor, shape (patches, span), int16
+        ``span = (patch_frames - 1) * hop_length + n_fft`` samples each (``WaveformClips``).
+    window : Tensor, shape (n_fft,)
+        The Hann window, on the device of ``samples``.
+
+    Returns
+    -------
+    Tensor, shape (patches, input_bins, patch_frames), complex64
+    """
+    frames = (samples.to(torch.float32) / 32768).unfold(-1, stft.n_fft, stft.hop_length)
+    spectra = torch.fft.rfft(frames * window, dim=-1)[..., : stft.input_bins]
+    return spectra.transpose(1, 2)
 
 
 class PatchSampler:
@@ -46,16 +137,30 @@ class PatchSampler:
     track over the accompaniment of another. STFT is linear, so mixing spectra equals
     transforming the mixed waveform.
 
+    With ``extra_accompaniment_probability`` (and extra clips given) the accompaniment comes
+    instead from an accompaniment-only clip, under a stem track's voice; the clips are held
+    as waveforms (``WaveformClips``: 2 bytes per sample and channel).
+
     Parameters
     ----------
     tracks : list of StemTrack
     stft : STFTConfig
     config : DataConfig
+    accompaniments : iterable of (waveform, sample_rate)
+        Extra accompaniment-only clips (``datasets.extra_accompaniment``); not read while
+        ``config.extra_accompaniment_probability`` is 0.
     """
 
-    def __init__(self, tracks: list[StemTrack], stft: STFTConfig, config: DataConfig) -> None:
+    def __init__(
+        self,
+        tracks: list[StemTrack],
+        stft: STFTConfig,
+        config: DataConfig,
+        accompaniments: Iterable[tuple[np.ndarray, int]] = (),
+    ) -> None:
         transform = Spectrogram(stft)
         self.config = config
+        self.stft = stft
         self.vocals: list[torch.Tensor] = []
         self.accompaniment: list[torch.Tensor] = []
         for track in tracks:
@@ -64,6 +169,10 @@ class PatchSampler:
                 spec = transform(waveform)[:, : stft.input_bins]
                 spec = _pad_frames(spec, config.patch_frames)
                 store.append(spec)
+        use_extra = config.extra_accompaniment_probability > 0
+        clips = WaveformClips(accompaniments if use_extra else (), stft, config.patch_frames)
+        #: The extra accompaniment clips, or None: then draws are those of a sampler without them.
+        self.extra = clips if len(clips) else None
 
     def __len__(self) -> int:
         return len(self.vocals)
@@ -85,12 +194,24 @@ class PatchSampler:
         """Like ``batch`` (the same draws), plus the accompaniment's magnitudes."""
         draws = self.draw(size, generator)
         patch = self.config.patch_frames
+        extra_spectra: dict[int, torch.Tensor] = {}
+        if bool(draws.extra.any()):  # all extra patches in one batched FFT
+            rows = draws.extra.nonzero().flatten().tolist()
+            samples = torch.stack([self.extra.samples(int(draws.accompaniment_track[row]),
+                                                      int(draws.accompaniment_channel[row]),
+                                                      int(draws.accompaniment_offset[row])) for row in rows])
+            extra_spectra = dict(zip(rows, patch_spectra(samples, self.extra.window, self.stft)))
         mixtures, voices, accompaniments = [], [], []
-        for i, channel, offset, j, other_channel, other_offset, vocal_gain, accompaniment_gain in zip(
-            *(column.tolist() for column in dataclasses.astuple(draws))
+        columns = (draws.vocal_track, draws.vocal_channel, draws.vocal_offset, draws.accompaniment_track,
+                   draws.accompaniment_channel, draws.accompaniment_offset, draws.vocal_gain, draws.accompaniment_gain)
+        for row, (i, channel, offset, j, other_channel, other_offset, vocal_gain, accompaniment_gain) in enumerate(
+            zip(*(column.tolist() for column in columns))
         ):
             vocal = self.vocals[i][channel, :, offset : offset + patch] * vocal_gain
-            accompaniment = self.accompaniment[j][other_channel, :, other_offset : other_offset + patch] * accompaniment_gain
+            if row in extra_spectra:
+                accompaniment = extra_spectra[row] * accompaniment_gain
+            else:
+                accompaniment = self.accompaniment[j][other_channel, :, other_offset : other_offset + patch] * accompaniment_gain
             mixtures.append((vocal + accompaniment).abs())
             voices.append(vocal.abs())
             accompaniments.append(accompaniment.abs())
@@ -99,16 +220,24 @@ class PatchSampler:
     def draw(self, size: int, generator: torch.Generator) -> PatchDraws:
         """The random choices of ``size`` patches, in a fixed order from ``generator``.
 
-        Per patch: a track, channel and offset for the voice; with ``remix_probability`` a
-        track, channel and offset for the accompaniment (else the voice's own, on the
-        nearest channel); a gain for each stem, uniform in decibels.
+        Per patch: a track, channel and offset for the voice; with
+        ``extra_accompaniment_probability`` (only drawn when there are extra clips, so a
+        sampler without them draws exactly as before) a clip, channel and offset of the
+        extra accompaniment; else with ``remix_probability`` a track, channel and offset for
+        the accompaniment (else the voice's own, on the nearest channel); a gain for each
+        stem, uniform in decibels.
         """
         gain_db = self.config.gain_db
-        columns: list[list[float]] = [[] for _ in range(8)]
+        columns: list[list[float]] = [[] for _ in range(9)]
         for _ in range(size):
             i = _randint(len(self), generator)
             channel, offset = self._place(self.vocals[i], generator)
-            if _uniform(generator) < self.config.remix_probability:
+            extra = self.extra is not None and _uniform(generator) < self.config.extra_accompaniment_probability
+            if extra:
+                j = _randint(len(self.extra), generator)
+                other_channel = _randint(2, generator)
+                other_offset = _randint(self.extra.frames[j] - self.config.patch_frames + 1, generator)
+            elif _uniform(generator) < self.config.remix_probability:
                 j = _randint(len(self), generator)
                 other_channel, other_offset = self._place(self.accompaniment[j], generator)
             else:
@@ -117,11 +246,11 @@ class PatchSampler:
             vocal_gain = 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
             accompaniment_gain = 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
             for column, value in zip(columns, (i, channel, offset, j, other_channel, other_offset,
-                                               vocal_gain, accompaniment_gain)):
+                                               vocal_gain, accompaniment_gain, extra)):
                 column.append(value)
         indices = [torch.tensor(column, dtype=torch.long) for column in columns[:6]]
-        gains = [torch.tensor(column, dtype=torch.float64) for column in columns[6:]]
-        return PatchDraws(*indices, *gains)
+        gains = [torch.tensor(column, dtype=torch.float64) for column in columns[6:8]]
+        return PatchDraws(*indices, *gains, torch.tensor(columns[8], dtype=torch.bool))
 
     def _place(self, spec: torch.Tensor, generator: torch.Generator) -> tuple[int, int]:
         channel = _randint(spec.shape[0], generator)
@@ -159,7 +288,9 @@ class DevicePatches:
     networks. Here every stem is padded to the longest track and stacked in device memory
     (complex64: 8 bytes per bin, frame, channel and stem), and a batch is one indexing
     operation on the same draws as ``PatchSampler.batch_with_accompaniment``, which it equals
-    within float rounding.
+    within float rounding. The extra accompaniment clips stay int16 waveforms, concatenated
+    into one (2, samples) buffer (2 bytes per sample and channel); their patches are one
+    gather and one batched FFT (``patch_spectra``, as on the CPU).
     """
 
     def __init__(self, sampler: PatchSampler, device: torch.device) -> None:
@@ -168,6 +299,17 @@ class DevicePatches:
         self.accompaniment = _stack_padded(sampler.accompaniment, device)
         self.frames = torch.arange(sampler.config.patch_frames, device=device)
         self.device = device
+        self.extra, self.extra_starts, self.span = None, None, None
+        if sampler.extra is not None:
+            lengths = [w.shape[1] for w in sampler.extra.waveforms]
+            self.extra = torch.empty(2, sum(lengths), dtype=torch.int16, device=device)
+            starts = [0]
+            for waveform, length in zip(sampler.extra.waveforms, lengths):  # no second copy on the host
+                self.extra[:, starts[-1] : starts[-1] + length] = waveform.to(device)
+                starts.append(starts[-1] + length)
+            self.extra_starts = torch.tensor(starts[:-1], device=device)
+            self.span = torch.arange(sampler.extra.span, device=device)
+            self.window = sampler.extra.window.to(device)
 
     def batch_with_accompaniment(
         self, size: int, generator: torch.Generator
@@ -175,8 +317,20 @@ class DevicePatches:
         """``PatchSampler.batch_with_accompaniment``, computed on the device."""
         draws = self.sampler.draw(size, generator)
         vocal = self._gather(self.vocals, draws.vocal_track, draws.vocal_channel, draws.vocal_offset)
-        accompaniment = self._gather(self.accompaniment, draws.accompaniment_track, draws.accompaniment_channel,
-                                     draws.accompaniment_offset)
+        extra = draws.extra
+        if not bool(extra.any()):
+            accompaniment = self._gather(self.accompaniment, draws.accompaniment_track, draws.accompaniment_channel,
+                                         draws.accompaniment_offset)
+        else:
+            accompaniment = torch.empty_like(vocal)
+            stems = (~extra).to(self.device)
+            accompaniment[stems] = self._gather(self.accompaniment, draws.accompaniment_track[~extra],
+                                                draws.accompaniment_channel[~extra], draws.accompaniment_offset[~extra])
+            clip, channel, offset = (t[extra].to(self.device) for t in (
+                draws.accompaniment_track, draws.accompaniment_channel, draws.accompaniment_offset))
+            start = self.extra_starts[clip] + offset * self.sampler.stft.hop_length
+            samples = self.extra[channel[:, None], start[:, None] + self.span]  # (extra patches, span)
+            accompaniment[~stems] = patch_spectra(samples, self.window, self.sampler.stft)
         vocal = vocal * draws.vocal_gain.to(self.device, torch.float32)[:, None, None]
         accompaniment = accompaniment * draws.accompaniment_gain.to(self.device, torch.float32)[:, None, None]
         return (vocal + accompaniment).abs(), vocal.abs(), accompaniment.abs()

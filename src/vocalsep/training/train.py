@@ -15,7 +15,7 @@ import torch
 from vocalsep.separation.checkpoint import model_payload, read_checkpoint, resolve_model, save_checkpoint
 from vocalsep.config import ModelConfig, RunConfig
 from vocalsep.training.patches import DevicePatches, PatchSampler
-from vocalsep.datasets import training_tracks
+from vocalsep.datasets import extra_accompaniment, training_tracks
 from vocalsep.errors import ConfigError
 from vocalsep.files import atomic_write_bytes
 from vocalsep.evaluation.validation import score, validate
@@ -119,7 +119,7 @@ def train(
         torch.set_num_threads(config.train.threads)
 
     train_tracks, valid_tracks = training_tracks(config.data)
-    sampler = PatchSampler(train_tracks, config.model.stft, config.data)
+    sampler = PatchSampler(train_tracks, config.model.stft, config.data, extra_accompaniment(config.data))
     # on a GPU, batches are cut in its memory: drawing them on the CPU would be the bottleneck
     patches = sampler if target.type == "cpu" else DevicePatches(sampler, target)
     with torch.random.fork_rng():  # seeded initial weights without touching the caller's RNG
@@ -151,6 +151,7 @@ def train(
         "train_tracks": len(train_tracks),
         "train_seconds_of_audio": round(sum(t.seconds for t in train_tracks), 1),
         "valid_tracks": [t.name for t in valid_tracks],
+        "extra_accompaniment_seconds": round(sampler.extra.seconds, 1) if sampler.extra is not None else 0.0,
         "device": str(target),
         "config": config.to_dict(),
     }
