@@ -22,7 +22,7 @@ from support import TINY, song, stem_folders, tiny_checkpoint, write_song
 
 from vocalsep.separation.checkpoint import read_checkpoint
 from vocalsep.apps.cli import main
-from vocalsep.config import DataConfig, RunConfig, TrainConfig
+from vocalsep.config import RunConfig
 from vocalsep.training.train import train
 
 

@@ -54,6 +54,11 @@ class StemTrack:
     source: str = "stems"
 
     @property
+    def stems(self) -> dict[str, np.ndarray]:
+        """The true stems by name, in the order ``Separator`` names its estimates."""
+        return {"vocals": self.vocals, "accompaniment": self.accompaniment}
+
+    @property
     def mixture(self) -> np.ndarray:
         """The sum of the stems (MUSDB18's mixture equals it up to codec noise)."""
         return self.vocals + self.accompaniment

@@ -143,7 +143,7 @@ def test_the_pages_own_script_uploads_and_shows_the_results(server: str, tmp_pat
     html = result.stdout
     assert "<h3>my song.wav</h3>" in html  # the name is escaped and shown as chosen
     for stem in ("vocals", "accompaniment"):
-        assert f'<audio controls preload="none" src="/files/' in html and f"/{stem}.wav" in html
+        assert '<audio controls preload="none" src="/files/' in html and f"/{stem}.wav" in html
     for name in ("spectrograms.png", "melody.png", "notes.csv", "notes.mid", "f0.csv"):
         assert name in html
 

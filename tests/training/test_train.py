@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from support import TINY, song, stem_folders
+from support import TINY, stem_folders
 
 from vocalsep.training import patches as data_module
 from vocalsep.training.export import export_model

@@ -102,7 +102,7 @@ def bss_eval_track(track: StemTrack, stems: Stems) -> dict[str, dict[str, float]
     import museval
 
     names = list(stems)
-    references = np.stack([getattr(track, name).T for name in names]).astype(np.float64)
+    references = np.stack([track.stems[name].T for name in names]).astype(np.float64)
     estimates = np.stack([stems[name].T for name in names]).astype(np.float64)
     sdr, _isr, sir, sar = museval.evaluate(
         references, estimates, win=track.sample_rate, hop=track.sample_rate
@@ -228,7 +228,7 @@ def bss_eval_sources_track(track: StemTrack, stems: Stems) -> dict[str, dict[str
     import mir_eval
 
     names = list(stems)
-    references = np.stack([getattr(track, name).mean(axis=0) for name in names]).astype(np.float64)
+    references = np.stack([track.stems[name].mean(axis=0) for name in names]).astype(np.float64)
     estimates = np.stack([stems[name].mean(axis=0) for name in names]).astype(np.float64)
     with warnings.catch_warnings():  # mir_eval announces the module's future move on every call
         warnings.simplefilter("ignore", FutureWarning)

@@ -40,11 +40,8 @@ def separate_file(
     *,
     separator: Separator | None = None,
     model: str | Path = "default",
-    audio_format: str = "wav",
-    bits: int | None = None,
-    clip: str = "rescale",
-    overwrite: bool = False,
-    skip_existing: bool = False,
+    audio_format: str = "wav", bits: int | None = None, clip: str = "rescale",  # the stem files
+    overwrite: bool = False, skip_existing: bool = False,  # what to do with existing outputs
     progress: bool = False,
     on_progress: Callable[[int, int | None], None] | None = None,
     plot: bool = False,
