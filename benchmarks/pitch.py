@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from vocalsep.audio.io import load_audio
-from vocalsep.melody.tracking import TRACKERS, PitchTrack, _mono_at_analysis_rate, frame_levels_db, load_crepe_tiny, track_pitch
+from vocalsep.melody.trackers import TRACKERS
+from vocalsep.melody.trackers.crepe import load_crepe_tiny
+from vocalsep.melody.tracking import PitchTrack, _mono_at_analysis_rate, frame_levels_db, track_pitch
 from vocalsep.evaluation.melody import read_mir1k_pitch, score
 from vocalsep.training.pitch_train import tuning_clips
 

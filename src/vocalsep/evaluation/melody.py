@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError, VocalsepError
-from vocalsep.melody.tracking import DEFAULT_TRACKER, TRACKERS, PitchTrack, midi_to_hz, track_pitch
+from vocalsep.melody.trackers import DEFAULT_TRACKER, get_tracker
+from vocalsep.melody.tracking import PitchTrack, midi_to_hz, track_pitch
 
 #: MIR-1K songs the shipped separation model never saw in training.
 HELD_OUT_SONGS = ("abjones_3", "amy_9")
@@ -178,7 +179,7 @@ def evaluate_pitch(
     vocadito_root : str or Path, optional
         The vocadito folder (holding ``Audio/`` and ``Annotations/F0/``); skipped when None.
     trackers : iterable of str
-        Names from ``vocalsep.pitch.TRACKERS``.
+        Names from ``vocalsep.melody.trackers.TRACKERS``.
     conditions : iterable of str
         Subset of ``clean``, ``mixture``, ``separated``.
     songs : sequence of str, optional
@@ -201,8 +202,7 @@ def evaluate_pitch(
     trackers = list(trackers)
     conditions = list(conditions)
     for name in trackers:
-        if name not in TRACKERS:
-            raise ConfigError(f"unknown pitch tracker {name!r} (use one of: {', '.join(TRACKERS)})")
+        get_tracker(name)  # an unknown name fails here, before any audio is read
     for name in conditions:
         if name not in CONDITIONS:
             raise ConfigError(f"unknown condition {name!r} (use one of: {', '.join(CONDITIONS)})")
@@ -211,7 +211,7 @@ def evaluate_pitch(
     _mir_eval()  # fail before minutes of separation, not after
     network = None
     if crepe_weights is not None:
-        from vocalsep.melody.tracking import load_crepe_tiny
+        from vocalsep.melody.trackers.crepe import load_crepe_tiny
 
         network = load_crepe_tiny(crepe_weights)
     if "separated" in conditions and separator is None:

