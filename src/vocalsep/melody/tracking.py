@@ -154,10 +154,8 @@ def track_pitch(
     waveform: np.ndarray,
     sample_rate: int,
     *,
-    tracker: str = DEFAULT_TRACKER,
-    hop: float = 0.01,
-    fmin: float = FMIN,
-    fmax: float = FMAX,
+    tracker: str = DEFAULT_TRACKER, hop: float = 0.01,  # which tracker, how often
+    fmin: float = FMIN, fmax: float = FMAX,  # the range searched
     threshold: float | None = None,
     gate_db: float | None | Literal["tuned"] = "tuned",
     batch_frames: int = 64,
