@@ -163,15 +163,13 @@ def screen(separator: Separator, waveform: np.ndarray) -> Screen:
     centre). Window ``k`` covers frames ``[k W, (k + 1) W)``, i.e. samples
     ``[k W hop, (k + 1) W hop)``; the last, partial window is dropped.
     """
-    mono = torch.from_numpy(waveform.mean(axis=0, keepdims=True))
-    with torch.inference_mode():
-        magnitude = separator.spectrogram(mono).abs()
-        mask = separator.voice_mask(magnitude)
-    total = (magnitude**2).sum(dim=(0, 1))
-    voice = ((mask * magnitude) ** 2).sum(dim=(0, 1))
-    windows = min(waveform.shape[1] // (WINDOW_FRAMES * HOP), total.shape[0] // WINDOW_FRAMES)
-    total = total[: windows * WINDOW_FRAMES].reshape(windows, WINDOW_FRAMES).sum(dim=1)
-    voice = voice[: windows * WINDOW_FRAMES].reshape(windows, WINDOW_FRAMES).sum(dim=1)
+    mono = np.ascontiguousarray(waveform.mean(axis=0, keepdims=True), dtype=np.float32)
+    # the separation engine's voice; by Parseval the windows' sample energies are its STFT energies
+    vocals = separator.separate(mono, RATE).vocals
+    size = WINDOW_FRAMES * HOP
+    windows = waveform.shape[1] // size
+    total = torch.from_numpy((mono[0, : windows * size].astype(np.float64) ** 2).reshape(windows, size).sum(axis=1))
+    voice = torch.from_numpy((vocals[0, : windows * size].astype(np.float64) ** 2).reshape(windows, size).sum(axis=1))
     share = (voice / total.clamp_min(1e-12)).tolist()
     blocks = waveform[:, : windows * WINDOW_FRAMES * HOP].reshape(waveform.shape[0], windows, -1)
     rms = np.sqrt((blocks.astype(np.float64) ** 2).mean(axis=(0, 2)))
