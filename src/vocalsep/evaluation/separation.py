@@ -36,7 +36,7 @@ def _mono(track: StemTrack) -> StemTrack:
 def mixture_baseline(track: StemTrack) -> Stems:
     """The input itself as both estimates: the floor any separation must clear."""
     mixture = track.mixture
-    return Stems({"vocals": mixture, "accompaniment": mixture.copy()}, track.sample_rate)
+    return Stems(dict(zip(STEM_NAMES, (mixture, mixture.copy()))), track.sample_rate)
 
 
 def oracle_baseline(stft: STFTConfig) -> System:

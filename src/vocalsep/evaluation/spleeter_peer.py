@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from vocalsep.audio.io import fit_length, resample
 from vocalsep.errors import VocalsepError
-from vocalsep.separation.separator import Stems
+from vocalsep.separation.separator import STEM_NAMES, Stems
 
 SAMPLE_RATE = 44100
 N_FFT = 4096
@@ -105,4 +105,4 @@ class SpleeterPeer:
                 vocals[channel], accompaniment[channel] = voice.mean(dim=0).numpy(), rest.mean(dim=0).numpy()
         vocals = fit_length(resample(vocals, SAMPLE_RATE, sample_rate), mixture.shape[1])
         accompaniment = fit_length(resample(accompaniment, SAMPLE_RATE, sample_rate), mixture.shape[1])
-        return Stems({"vocals": vocals, "accompaniment": accompaniment}, sample_rate)
+        return Stems(dict(zip(STEM_NAMES, (vocals, accompaniment))), sample_rate)

@@ -9,7 +9,7 @@ import numpy as np
 from vocalsep.datasets import StemTrack
 from vocalsep.evaluation.metrics import global_sdr, is_silent
 from vocalsep.separation.model import MaskEstimator
-from vocalsep.separation.separator import Separator
+from vocalsep.separation.separator import STEM_NAMES, Separator
 
 
 def validate(estimator: MaskEstimator, tracks: list[StemTrack]) -> dict[str, float]:
@@ -22,10 +22,11 @@ def validate(estimator: MaskEstimator, tracks: list[StemTrack]) -> dict[str, flo
     for track in tracks:
         group = track.source
         stems = separator.separate(track.mixture, track.sample_rate)
-        scores = groups.setdefault(group, {"vocals": [], "accompaniment": []})
-        if not is_silent(track.vocals):
-            scores["vocals"].append(global_sdr(track.vocals, stems.vocals))
-        scores["accompaniment"].append(global_sdr(track.accompaniment, stems.accompaniment))
+        scores = groups.setdefault(group, {name: [] for name in STEM_NAMES})
+        for name, reference in track.stems.items():
+            if name == STEM_NAMES[0] and is_silent(reference):
+                continue  # a silent voice has no meaningful SDR
+            scores[name].append(global_sdr(reference, stems[name]))
     return {
         f"{group}_{stem}_sdr": float(np.median(values))
         for group, stems_scores in groups.items()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from vocalsep.errors import AudioReadError, VocalsepError
 from vocalsep.pipeline.song import process_song
-from vocalsep.pipeline.stems import STEM_NAMES, ClippingWarning, flac_can_store, output_gain
-from vocalsep.separation.separator import Separator
+from vocalsep.pipeline.stems import ClippingWarning, flac_can_store, output_gain
+from vocalsep.separation.separator import STEM_NAMES, Separator
 
 __all__ = ["STEM_NAMES", "ClippingWarning", "find_inputs", "flac_can_store", "output_gain", "separate_file",
            "separate_files"]

@@ -25,8 +25,8 @@ from vocalsep.melody.tracking import (
 )
 from vocalsep.pipeline.naming import output_paths, track_name
 from vocalsep.pipeline.spectra import CqtStream, LogSpectrogramStream
-from vocalsep.pipeline.stems import STEM_NAMES, flac_can_store, output_gain, progress_bar, stem_subtype
-from vocalsep.separation.separator import Separator
+from vocalsep.pipeline.stems import flac_can_store, output_gain, progress_bar, stem_subtype
+from vocalsep.separation.separator import STEM_NAMES, Separator
 from vocalsep.separation.streaming import separate_stream
 
 #: Pictures ``process_song`` can draw, by name (written as ``<name>.png``).

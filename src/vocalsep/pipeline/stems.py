@@ -7,8 +7,6 @@ import warnings
 
 from vocalsep.audio.io import SUBTYPES
 from vocalsep.errors import ConfigError
-
-STEM_NAMES = ("vocals", "accompaniment")
 SUBTYPE_FOR_BITS = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 
 

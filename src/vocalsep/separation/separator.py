@@ -13,11 +13,11 @@ from vocalsep.audio.spectrogram import Spectrogram
 from vocalsep.config import ModelConfig
 from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.separation.model import MaskEstimator
+from vocalsep.separation.streaming import ENGINES, separate_stream
 
 
 #: The network estimates the first stem; the second is its exact complement, ``mixture - voice``.
 STEM_NAMES = ("vocals", "accompaniment")
-ENGINES = ("auto", "torch", "onnx")
 #: Seconds of an in-memory mixture handed to the streamed engine at a time.
 BLOCK_SECONDS = 10
 
@@ -128,8 +128,6 @@ class Separator(nn.Module):
 
         See ``separation.streaming.separate_stream``.
         """
-        from vocalsep.separation.streaming import separate_stream
-
         for pieces in separate_stream(self, blocks, sample_rate, progress=progress, engine=self.engine):
             yield dict(zip(self.stem_names, pieces))
 

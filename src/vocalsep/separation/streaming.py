@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # the separator calls this engine: a type only, not an import
 #: float operation, so ordinary input gives the same bits (only magnitudes below ~1e-28
 #: lose precision in the subnormal range).
 HEADROOM = 2.0**-32
+#: What can run the mask network: ONNX Runtime when installed (``auto``), torch, or ONNX Runtime only.
+ENGINES = ("auto", "torch", "onnx")
 
 
 def resampling_stage(source_rate: int, target_rate: int) -> Resampler:
@@ -272,8 +274,8 @@ def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
 
 def _network(separator: Separator, engine: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The network runner for ``engine``; None means the torch module itself."""
-    if engine not in ("auto", "torch", "onnx"):
-        raise ValueError(f"engine must be auto, torch or onnx, not {engine!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if engine == "torch":
         return None
     runner = onnx_network(separator.estimator)
