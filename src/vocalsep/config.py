@@ -173,6 +173,11 @@ class DataConfig(_Section):
     #: Share of patches whose accompaniment is drawn from ``accompaniment_folders`` (unused,
     #: and the folders unread, while there are none or this is 0).
     extra_accompaniment_probability: float = 0.25
+    #: Scale each extra clip to the median level of the stem tracks' accompaniments (before
+    #: the random gain): the game music is ~4 dB louder than our accompaniment stems.
+    match_extra_level: bool = False
+    #: Random smooth equaliser on each stem of a patch: band gains uniform in ±eq_db (0: off).
+    eq_db: float = 0.0
 
     def __post_init__(self) -> None:
         if self.patch_frames < 1:
@@ -183,6 +188,8 @@ class DataConfig(_Section):
             raise ValueError("extra_accompaniment_probability must lie in [0, 1]")
         if self.gain_db < 0:
             raise ValueError("gain_db must be non-negative")
+        if not 0 <= self.eq_db <= 24:
+            raise ValueError(f"eq_db must lie in [0, 24], not {self.eq_db}")
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -205,6 +212,9 @@ class TrainConfig(_Section):
     loss: Literal["l1", "l2"] = "l1"
     #: Weight of the accompaniment term ``loss((1 - mask) * X, |A|)`` beside the voice's.
     accompaniment_weight: float = 0.0
+    #: Weight of a waveform term: minus the SDR (dB) of the voice synthesised from the masked
+    #: complex mixture against the true voice (``training.losses.waveform_sdr_loss``).
+    waveform_weight: float = 0.0
     #: Decay of an exponential moving average of the weights, which is what validation
     #: scores and ``best.pt`` keeps (0: off, the raw weights).
     ema_decay: float = 0.0
@@ -216,8 +226,8 @@ class TrainConfig(_Section):
     def __post_init__(self) -> None:
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
-        if self.accompaniment_weight < 0:
-            raise ValueError("accompaniment_weight must be >= 0")
+        if self.accompaniment_weight < 0 or self.waveform_weight < 0:
+            raise ValueError("accompaniment_weight and waveform_weight must be >= 0")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be positive")
         if self.validate_every < 1 or self.checkpoint_every < 1:

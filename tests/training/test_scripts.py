@@ -176,3 +176,27 @@ def test_fetched_clips_are_stereo_44k_and_licensed() -> None:
     clips = WaveformClips([(soundfile.read(p, dtype="float32", always_2d=True)[0].T, 44100) for p in files[:3]],
                           STFTConfig(), 128)
     assert len(clips) == 3 and clips.nbytes < 3 * 2 * 2 * 31 * 44100  # 2 bytes per sample and channel
+
+
+def test_speed_variants_move_pitch_and_tempo_together(tmp_path: Path) -> None:
+    render = _script("render_speed_variants")
+    rate, seconds = 16000, 2.0
+    t = np.arange(int(rate * seconds)) / rate
+    voice = (0.5 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32)
+    music = (0.3 * np.sin(2 * np.pi * 200 * t))[None].astype(np.float32)
+    from vocalsep.datasets import StemTrack
+
+    track = StemTrack("song", voice, music, rate, "stems")
+    variant = render.speed_variant(track, 2.0)
+    factor = 2 ** (2 / 12)
+    assert variant.name == "song~+2.00" and variant.sample_rate == rate
+    assert variant.vocals.shape[1] == pytest.approx(voice.shape[1] / factor, abs=2)
+    spectrum = np.abs(np.fft.rfft(variant.vocals[0] * np.hanning(variant.vocals.shape[1])))
+    peak = np.argmax(spectrum) * rate / variant.vocals.shape[1]
+    assert peak == pytest.approx(440 * factor, abs=1.0)
+    render.write_track(variant, tmp_path / "out" / "stems-song~+2.00")
+    (again,) = stem_folder_tracks(tmp_path / "out")
+    np.testing.assert_allclose(again.accompaniment, variant.accompaniment, atol=1 / 32768 + 1e-6)
+    assert not list((tmp_path / "out").rglob("*.partial.flac"))
+    shifts = render.draw_shifts(200, 0.5, 2.0, np.random.default_rng(0))
+    assert all(0.5 <= abs(s) <= 2.0 for s in shifts) and min(shifts) < 0 < max(shifts)

@@ -49,7 +49,7 @@ def test_training_logs_validates_and_keeps_the_best(tmp_path: Path) -> None:
 def _kill_during_step_five(config: RunConfig, run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Train in ``run`` until drawing the fifth batch interrupts it (last checkpoint: step 3)."""
     calls = {"n": 0}
-    original = data_module.PatchSampler.batch_with_accompaniment
+    original = data_module.PatchSampler.spectra
 
     def crash_after_four(self, size, generator):  # noqa: ANN001
         calls["n"] += 1
@@ -57,10 +57,10 @@ def _kill_during_step_five(config: RunConfig, run: Path, monkeypatch: pytest.Mon
             raise KeyboardInterrupt
         return original(self, size, generator)
 
-    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", crash_after_four)
+    monkeypatch.setattr(data_module.PatchSampler, "spectra", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
         train(config, run, progress=False)
-    monkeypatch.setattr(data_module.PatchSampler, "batch_with_accompaniment", original)
+    monkeypatch.setattr(data_module.PatchSampler, "spectra", original)
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,9 +136,10 @@ def test_training_mixes_the_voices_over_extra_accompaniment(tmp_path: Path) -> N
     assert any(not torch.equal(plain[k], other[k]) for k in plain if plain[k].is_floating_point())
 
 
-def test_accompaniment_term_changes_training(tmp_path: Path) -> None:
+@pytest.mark.parametrize("term", ["accompaniment_weight", "waveform_weight"])
+def test_a_loss_term_changes_training(tmp_path: Path, term: str) -> None:
     config = _config(tmp_path, steps=2)
-    weighted = dataclasses.replace(config, train=dataclasses.replace(config.train, accompaniment_weight=1.0))
+    weighted = dataclasses.replace(config, train=dataclasses.replace(config.train, **{term: 1.0}))
     plain_summary = train(config, tmp_path / "plain", progress=False)
     weighted_summary = train(weighted, tmp_path / "weighted", progress=False)
     plain = read_checkpoint(tmp_path / "plain" / "last.pt")["state_dict"]

@@ -95,3 +95,27 @@ def test_a_start_of_another_architecture_is_one_error(tmp_path: Path) -> None:
     config = _config(tmp_path, init="default")  # the bundled model is not the tiny network
     with pytest.raises(ConfigError, match="another model configuration"):
         train(config, tmp_path / "run", progress=False)
+
+
+def test_a_run_with_a_finer_transform_starts_from_the_weights_of_a_coarser_one(tmp_path: Path) -> None:
+    first = _config(tmp_path)
+    train(first, tmp_path / "first", progress=False)
+    start = load_estimator(tmp_path / "first" / "best.pt")
+    # twice the points and bins: the convolutions slide over any number of bins
+    finer = dataclasses.replace(first.model.stft, n_fft=2 * first.model.stft.n_fft,
+                                input_bins=2 * first.model.stft.input_bins)
+    second = dataclasses.replace(first, model=dataclasses.replace(first.model, stft=finer),
+                                 train=dataclasses.replace(first.train, steps=1, learning_rate=1e-9, seed=5,
+                                                           init=str(tmp_path / "first" / "best.pt")))
+    train(second, tmp_path / "second", progress=False)
+    continued = load_estimator(tmp_path / "second" / "best.pt")
+    assert continued.input_mean.shape == (finer.input_bins,)
+    parameters = dict(start.named_parameters())
+    for name, value in continued.named_parameters():
+        torch.testing.assert_close(value, parameters[name], atol=1e-5, rtol=0)
+    # the statistics of the new bins are measured on the data, not the coarse model's
+    assert float(continued.input_scale.mean()) != 1.0 and float(continued.input_mean.mean()) != 0.0
+    other_network = dataclasses.replace(second, model=dataclasses.replace(
+        second.model, unet=dataclasses.replace(second.model.unet, width=6)))
+    with pytest.raises(ConfigError, match="another model configuration"):
+        train(other_network, tmp_path / "third", progress=False)

@@ -29,6 +29,8 @@ class PatchDraws:
         Linear gains applied to each stem.
     extra : Tensor of bool
         Whether the accompaniment comes from the extra accompaniment clips.
+    vocal_eq, accompaniment_eq : Tensor of float32, shape (patches, EQ_BANDS), or None
+        Random equaliser gains in dB at ``EQ_BANDS`` log-spaced frequencies (``eq_db`` > 0).
     """
 
     vocal_track: torch.Tensor
@@ -40,6 +42,35 @@ class PatchDraws:
     vocal_gain: torch.Tensor
     accompaniment_gain: torch.Tensor
     extra: torch.Tensor
+    vocal_eq: torch.Tensor | None = None
+    accompaniment_eq: torch.Tensor | None = None
+
+
+#: Anchor frequencies of the random equaliser: a gain per band, interpolated in log frequency.
+EQ_BANDS = 8
+EQ_LOWEST_HZ = 60.0
+
+
+def equaliser_matrix(stft: STFTConfig) -> torch.Tensor:
+    """Weights (input_bins, EQ_BANDS) that turn band gains into a gain per bin, in dB.
+
+    The anchors are log-spaced from ``EQ_LOWEST_HZ`` to the top bin the network sees; each
+    bin interpolates linearly in log frequency between its two anchors (bins below the
+    lowest anchor take its gain), so a random curve is smooth, as a few EQ bands would be.
+    """
+    top = (stft.input_bins - 1) * stft.sample_rate / stft.n_fft
+    anchors = np.log(np.geomspace(EQ_LOWEST_HZ, top, EQ_BANDS))
+    frequencies = np.log(np.maximum(np.arange(stft.input_bins) * stft.sample_rate / stft.n_fft, EQ_LOWEST_HZ))
+    weights = np.stack([np.interp(frequencies, anchors, np.eye(EQ_BANDS)[band]) for band in range(EQ_BANDS)], axis=1)
+    return torch.from_numpy(weights.astype(np.float32))
+
+
+def equalise(spectra: torch.Tensor, band_db: torch.Tensor | None, matrix: torch.Tensor) -> torch.Tensor:
+    """``spectra`` (patches, bins, frames) times each patch's equaliser curve; unchanged without one."""
+    if band_db is None:
+        return spectra
+    gain = 10 ** ((band_db.to(matrix.device) @ matrix.T) / 20)  # (patches, bins)
+    return spectra * gain[:, :, None]
 
 
 class WaveformClips:
@@ -73,6 +104,8 @@ class WaveformClips:
         self.waveforms: list[torch.Tensor] = []
         #: Frames of each clip (``Spectrogram.frames_for`` its samples, at least ``patch_frames``).
         self.frames: list[int] = []
+        #: Root-mean-square level of each clip (over its samples and channels), for level matching.
+        self.rms: list[float] = []
         for waveform, rate in clips:
             waveform = resample(waveform, rate, stft.sample_rate)
             stereo = np.concatenate([waveform, waveform]) if waveform.shape[0] == 1 else waveform[:2]
@@ -83,6 +116,7 @@ class WaveformClips:
             padded[:, stft.n_fft // 2 : stft.n_fft // 2 + stereo.shape[1]] = samples
             self.waveforms.append(torch.from_numpy(padded))
             self.frames.append(frames)
+            self.rms.append(float(np.sqrt(np.mean(np.square(samples / 32768, dtype=np.float64)))))
         self.window = torch.hann_window(stft.n_fft)
 
     def __len__(self) -> int:
@@ -139,7 +173,14 @@ class PatchSampler:
 
     With ``extra_accompaniment_probability`` (and extra clips given) the accompaniment comes
     instead from an accompaniment-only clip, under a stem track's voice; the clips are held
-    as waveforms (``WaveformClips``: 2 bytes per sample and channel).
+    as waveforms (``WaveformClips``: 2 bytes per sample and channel). With
+    ``match_extra_level`` each clip is scaled to the median level of the stem tracks'
+    accompaniments before the random gain, so extra music is neither louder nor softer
+    than the accompaniment the voices were recorded with.
+
+    With ``eq_db`` > 0 each stem of a patch also passes a random smooth equaliser
+    (``equaliser_matrix``: ``EQ_BANDS`` gains uniform in ±``eq_db``), drawn independently
+    for the voice and the accompaniment.
 
     Parameters
     ----------
@@ -163,6 +204,7 @@ class PatchSampler:
         self.stft = stft
         self.vocals: list[torch.Tensor] = []
         self.accompaniment: list[torch.Tensor] = []
+        accompaniment_rms = [float(np.sqrt(np.mean(np.square(t.accompaniment, dtype=np.float64)))) for t in tracks]
         for track in tracks:
             for stem, store in ((track.vocals, self.vocals), (track.accompaniment, self.accompaniment)):
                 waveform = torch.from_numpy(resample(stem, track.sample_rate, stft.sample_rate))
@@ -173,6 +215,12 @@ class PatchSampler:
         clips = WaveformClips(accompaniments if use_extra else (), stft, config.patch_frames)
         #: The extra accompaniment clips, or None: then draws are those of a sampler without them.
         self.extra = clips if len(clips) else None
+        #: Gain that brings each extra clip to the stem accompaniments' median level (or 1).
+        self.extra_level = [1.0] * len(clips)
+        if config.match_extra_level and len(clips):
+            target = float(np.median(accompaniment_rms))
+            self.extra_level = [target / max(rms, 1e-4) for rms in clips.rms]  # a near-silent clip: at most x1e4
+        self.eq_matrix = equaliser_matrix(stft)
 
     def __len__(self) -> int:
         return len(self.vocals)
@@ -192,6 +240,17 @@ class PatchSampler:
         self, size: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Like ``batch`` (the same draws), plus the accompaniment's magnitudes."""
+        vocals, accompaniment = self.spectra(size, generator)
+        return (vocals + accompaniment).abs(), vocals.abs(), accompaniment.abs()
+
+    def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The complex spectra behind ``batch_with_accompaniment`` (the same draws).
+
+        Returns
+        -------
+        vocals, accompaniment : Tensor, shape (size, input_bins, patch_frames), complex64
+            The mixture is their sum (the STFT is linear).
+        """
         draws = self.draw(size, generator)
         patch = self.config.patch_frames
         extra_spectra: dict[int, torch.Tensor] = {}
@@ -201,21 +260,20 @@ class PatchSampler:
                                                       int(draws.accompaniment_channel[row]),
                                                       int(draws.accompaniment_offset[row])) for row in rows])
             extra_spectra = dict(zip(rows, patch_spectra(samples, self.extra.window, self.stft)))
-        mixtures, voices, accompaniments = [], [], []
+        voices, accompaniments = [], []
         columns = (draws.vocal_track, draws.vocal_channel, draws.vocal_offset, draws.accompaniment_track,
                    draws.accompaniment_channel, draws.accompaniment_offset, draws.vocal_gain, draws.accompaniment_gain)
         for row, (i, channel, offset, j, other_channel, other_offset, vocal_gain, accompaniment_gain) in enumerate(
             zip(*(column.tolist() for column in columns))
         ):
-            vocal = self.vocals[i][channel, :, offset : offset + patch] * vocal_gain
+            voices.append(self.vocals[i][channel, :, offset : offset + patch] * vocal_gain)
             if row in extra_spectra:
-                accompaniment = extra_spectra[row] * accompaniment_gain
+                accompaniments.append(extra_spectra[row] * accompaniment_gain)
             else:
-                accompaniment = self.accompaniment[j][other_channel, :, other_offset : other_offset + patch] * accompaniment_gain
-            mixtures.append((vocal + accompaniment).abs())
-            voices.append(vocal.abs())
-            accompaniments.append(accompaniment.abs())
-        return torch.stack(mixtures), torch.stack(voices), torch.stack(accompaniments)
+                accompaniments.append(
+                    self.accompaniment[j][other_channel, :, other_offset : other_offset + patch] * accompaniment_gain)
+        return (equalise(torch.stack(voices), draws.vocal_eq, self.eq_matrix),
+                equalise(torch.stack(accompaniments), draws.accompaniment_eq, self.eq_matrix))
 
     def draw(self, size: int, generator: torch.Generator) -> PatchDraws:
         """The random choices of ``size`` patches, in a fixed order from ``generator``.
@@ -225,7 +283,8 @@ class PatchSampler:
         sampler without them draws exactly as before) a clip, channel and offset of the
         extra accompaniment; else with ``remix_probability`` a track, channel and offset for
         the accompaniment (else the voice's own, on the nearest channel); a gain for each
-        stem, uniform in decibels.
+        stem, uniform in decibels (an extra clip's times its level match); and only with
+        ``eq_db`` > 0, the equaliser gains of both stems, after all patches' other draws.
         """
         gain_db = self.config.gain_db
         columns: list[list[float]] = [[] for _ in range(9)]
@@ -245,12 +304,18 @@ class PatchSampler:
                 other_channel = min(channel, self.accompaniment[i].shape[0] - 1)
             vocal_gain = 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
             accompaniment_gain = 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
+            if extra:
+                accompaniment_gain *= self.extra_level[j]
             for column, value in zip(columns, (i, channel, offset, j, other_channel, other_offset,
                                                vocal_gain, accompaniment_gain, extra)):
                 column.append(value)
         indices = [torch.tensor(column, dtype=torch.long) for column in columns[:6]]
         gains = [torch.tensor(column, dtype=torch.float64) for column in columns[6:8]]
-        return PatchDraws(*indices, *gains, torch.tensor(columns[8], dtype=torch.bool))
+        equaliser: list[torch.Tensor | None] = [None, None]
+        if self.config.eq_db > 0:
+            eq_db = self.config.eq_db
+            equaliser = list((torch.rand(2, size, EQ_BANDS, generator=generator) * 2 - 1) * eq_db)
+        return PatchDraws(*indices, *gains, torch.tensor(columns[8], dtype=torch.bool), *equaliser)
 
     def _place(self, spec: torch.Tensor, generator: torch.Generator) -> tuple[int, int]:
         channel = _randint(spec.shape[0], generator)
@@ -310,11 +375,17 @@ class DevicePatches:
             self.extra_starts = torch.tensor(starts[:-1], device=device)
             self.span = torch.arange(sampler.extra.span, device=device)
             self.window = sampler.extra.window.to(device)
+        self.eq_matrix = sampler.eq_matrix.to(device)
 
     def batch_with_accompaniment(
         self, size: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``PatchSampler.batch_with_accompaniment``, computed on the device."""
+        vocals, accompaniment = self.spectra(size, generator)
+        return (vocals + accompaniment).abs(), vocals.abs(), accompaniment.abs()
+
+    def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``PatchSampler.spectra``, computed on the device."""
         draws = self.sampler.draw(size, generator)
         vocal = self._gather(self.vocals, draws.vocal_track, draws.vocal_channel, draws.vocal_offset)
         extra = draws.extra
@@ -333,7 +404,8 @@ class DevicePatches:
             accompaniment[~stems] = patch_spectra(samples, self.window, self.sampler.stft)
         vocal = vocal * draws.vocal_gain.to(self.device, torch.float32)[:, None, None]
         accompaniment = accompaniment * draws.accompaniment_gain.to(self.device, torch.float32)[:, None, None]
-        return (vocal + accompaniment).abs(), vocal.abs(), accompaniment.abs()
+        return (equalise(vocal, draws.vocal_eq, self.eq_matrix),
+                equalise(accompaniment, draws.accompaniment_eq, self.eq_matrix))
 
     def _gather(self, stack: torch.Tensor, track: torch.Tensor, channel: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         track, channel, offset = (t.to(self.device) for t in (track, channel, offset))

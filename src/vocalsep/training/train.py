@@ -14,6 +14,7 @@ import torch
 
 from vocalsep.separation.checkpoint import model_payload, read_checkpoint, resolve_model, save_checkpoint
 from vocalsep.config import ModelConfig, RunConfig
+from vocalsep.training.losses import waveform_sdr_loss
 from vocalsep.training.patches import DevicePatches, PatchSampler
 from vocalsep.datasets import extra_accompaniment, training_tracks
 from vocalsep.errors import ConfigError
@@ -78,15 +79,25 @@ def training_device(name: str) -> torch.device:
     return device
 
 
-def _load_initial_weights(estimator: MaskEstimator, config: RunConfig) -> None:
-    """Start from ``config.train.init`` (weights and input statistics), refusing another architecture."""
+def _load_initial_weights(estimator: MaskEstimator, config: RunConfig, sampler: PatchSampler) -> None:
+    """Start from ``config.train.init``, refusing another network.
+
+    With the same STFT the input statistics come with the weights. With another STFT (a
+    4096-point transform, say) the convolutions still fit, since they slide over any number
+    of bins, but per-bin statistics do not: those are measured on this run's data.
+    """
     payload = read_checkpoint(resolve_model(config.train.init))
     # mask_sharpness is an export-time calibration, not part of the architecture: train at 1
     theirs = ModelConfig.from_dict(payload.get("model_config", {}))
     theirs = dataclasses.replace(theirs, unet=dataclasses.replace(theirs.unet, mask_sharpness=1.0))
-    if theirs != config.model:
+    if theirs.unet != config.model.unet:
         raise ConfigError(f"train.init {config.train.init!r} has another model configuration than this run")
-    estimator.load_state_dict(payload["state_dict"], strict=True)
+    if theirs.stft == config.model.stft:
+        estimator.load_state_dict(payload["state_dict"], strict=True)
+        return
+    network = {k: v for k, v in payload["state_dict"].items() if k not in ("input_mean", "input_scale")}
+    estimator.load_state_dict(network, strict=False)  # all but the two statistics buffers
+    estimator.set_input_statistics(*sampler.input_statistics())
 
 
 def train(
@@ -137,7 +148,7 @@ def train(
         optimizer.load_state_dict(resumed["optimizer"])
         state.update(resumed["run_state"])
     elif config.train.init:
-        _load_initial_weights(estimator, config)
+        _load_initial_weights(estimator, config, sampler)
     else:
         estimator.set_input_statistics(*sampler.input_statistics())  # copy_ crosses devices
     average = WeightAverage(estimator, config.train.ema_decay) if config.train.ema_decay else None
@@ -156,15 +167,16 @@ def train(
         "config": config.to_dict(),
     }
     loss_fn = torch.nn.functional.l1_loss if config.train.loss == "l1" else torch.nn.functional.mse_loss
+    synthesis_window = torch.hann_window(config.model.stft.n_fft, device=target)
     bar = tqdm(total=config.train.steps, initial=state["step"], disable=not progress, desc=config.name)
     running = []
     while state["step"] < config.train.steps:
         started = time.perf_counter()
         step = state["step"]
         estimator.train()
-        mixture, vocals, accompaniment = patches.batch_with_accompaniment(
-            config.train.batch_size, batch_generator(config, step)
-        )
+        vocal_spectra, accompaniment_spectra = patches.spectra(config.train.batch_size, batch_generator(config, step))
+        mixture_spectra = vocal_spectra + accompaniment_spectra
+        mixture, vocals, accompaniment = mixture_spectra.abs(), vocal_spectra.abs(), accompaniment_spectra.abs()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         mask = estimator(mixture)
@@ -173,6 +185,10 @@ def train(
             # The accompaniment is what the mask leaves; scoring it penalises voice left behind.
             remainder = (1 - mask).clamp_min(0) * mixture
             loss = loss + config.train.accompaniment_weight * loss_fn(remainder, accompaniment)
+        if config.train.waveform_weight:
+            # the voice as it is heard: the mask on the mixture's phase, synthesised, against the true voice
+            loss = loss + config.train.waveform_weight * waveform_sdr_loss(
+                mask * mixture_spectra, vocal_spectra, mixture_spectra, config.model.stft, synthesis_window)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
