@@ -8,9 +8,10 @@ fed one whole signal.
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
+
+from vocalsep.pipeline.constant_q import ConstantQGrid, constant_q_power
 
 #: Rows of the log-frequency grid the spectrograms are drawn on.
 LOG_BINS = 320
@@ -157,7 +158,7 @@ def log_bands(power: np.ndarray, freqs: np.ndarray, fmin: float, fmax: float, bi
 
 
 class CqtStream:
-    """Constant-Q power (librosa) of 16 kHz mono samples on a fixed grid, computed in blocks with real context.
+    """Constant-Q power (``constant_q``) of 16 kHz mono samples on a fixed grid, computed in blocks with real context.
 
     The grid (``CQT_FMIN`` to ``CQT_FMAX``, 48 bins per octave, 10 ms hop) is fixed because the
     melody picture's range comes from the finished F0 track; ``result`` crops it.
@@ -168,7 +169,7 @@ class CqtStream:
     expected_samples : int, optional
         Samples at 16 kHz if known.
     block_seconds, context_seconds : float
-        Audio per librosa call, and real audio on each side of it (covers the longest filter,
+        Audio per transform call, and real audio on each side of it (covers the longest filter,
         ~1.7 s at 40 Hz).
     """
 
@@ -177,6 +178,7 @@ class CqtStream:
         from vocalsep.melody.framing import FrameBlocks
 
         self.n_bins = int(np.floor(CQT_BINS_PER_OCTAVE * np.log2(CQT_FMAX / CQT_FMIN)))
+        self.grid = ConstantQGrid(CQT_RATE, CQT_HOP, CQT_FMIN, self.n_bins, CQT_BINS_PER_OCTAVE)
         expected = None if expected_samples is None else 1 + expected_samples // CQT_HOP
         self.pooled = Pooled(max_columns, expected)
         self.frames = FrameBlocks(self._cqt, hop=CQT_HOP, block_frames=int(block_seconds * CQT_RATE) // CQT_HOP,
@@ -184,16 +186,7 @@ class CqtStream:
         self.samples = 0
 
     def _cqt(self, audio: np.ndarray) -> tuple[np.ndarray]:
-        import librosa
-
-        frames = 1 + audio.size // CQT_HOP
-        if audio.size < 4 * CQT_HOP:
-            audio = np.pad(audio, (0, 4 * CQT_HOP - audio.size))
-        with warnings.catch_warnings():  # "n_fft too large" in the lowest octaves of short inputs: harmless
-            warnings.simplefilter("ignore", UserWarning)
-            power = np.abs(librosa.cqt(audio, sr=CQT_RATE, hop_length=CQT_HOP, fmin=CQT_FMIN, n_bins=self.n_bins,
-                                       bins_per_octave=CQT_BINS_PER_OCTAVE)) ** 2
-        return (power.T[:frames],)
+        return (constant_q_power(audio, self.grid),)
 
     def push(self, audio: np.ndarray) -> None:
         """Feed 16 kHz mono samples."""
