@@ -1,0 +1,118 @@
+"""What the melody costs beside the separation: `vocalsep pitch` against `vocalsep separate`, in one run.
+
+On the same generated songs (stereo 44.1 kHz, ``memory.write_song``), each in a fresh process
+with the same thread count, and each timed as a user would time the command (start-up and
+model loading included):
+
+- ``separate``: ``vocalsep separate SONG``, the reference every ratio is taken to;
+- ``pitch``: ``vocalsep pitch SONG`` (its own separation, then the tracker);
+- ``tracker``: ``vocalsep pitch --no-separate vocals.wav`` on the separated voice, the tracking
+  stage alone;
+- ``tracker@base``: the same command with an older checkout's ``src`` (``--baseline-src``, e.g.
+  a worktree of 9f2bd69, the tracker before ONNX Runtime);
+- ``pyin``: ``vocalsep pitch --no-separate --tracker pyin vocals.wav``;
+- ``fcpe``: FCPE (torchfcpe 0.0.4, its bundled model) on the same voice at 16 kHz, where
+  ``pip install --no-deps torchfcpe==0.0.4 einops==0.8.2 local-attention==1.9.0`` was run
+  (torchfcpe imports torchaudio, which has no build for our torch, only for resampling: a
+  stand-in here, never in the product, refuses any resampling; the voice is given at 16 kHz).
+
+Usage::
+
+    python benchmarks/melody_speed.py --lengths 30,300 --threads 1 --baseline-src ../wt-base/src
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from memory import write_song
+
+#: Runs `python -m vocalsep ...` with a fixed torch thread count (the same code on any checkout).
+CLI = ("import sys, runpy, torch; torch.set_num_threads(int(sys.argv[1])); "
+       "sys.argv = ['vocalsep', *sys.argv[2:]]; runpy.run_module('vocalsep', run_name='__main__')")
+
+FCPE = '''
+import sys, time, types
+transforms = types.ModuleType("torchaudio.transforms")
+class Resample:  # torchfcpe resamples only inputs that are not at 16 kHz; ours are
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("the torchaudio stand-in does not resample: give FCPE 16 kHz audio")
+transforms.Resample = Resample
+sys.modules["torchaudio"] = types.SimpleNamespace(transforms=transforms)
+sys.modules["torchaudio.transforms"] = transforms
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[1]))
+from vocalsep.audio.io import load_audio, resample
+import torchfcpe
+audio, rate = load_audio(sys.argv[2])
+mono = resample(audio.mean(axis=0), rate, 16000)
+model = torchfcpe.spawn_bundled_infer_model("cpu")
+with torch.inference_mode():
+    f0 = model.infer(torch.from_numpy(np.ascontiguousarray(mono))[None, :, None], sr=16000,
+                     decoder_mode="local_argmax", threshold=0.006)
+print(f0.shape[1], "frames")
+'''
+
+
+def timed(arguments: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one process; a failure stops the benchmark with its error."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, *arguments], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(arguments[:4])}... failed:\n{result.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def fcpe_available() -> bool:
+    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torchfcpe') is None)"
+    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def run(seconds: float, threads: int, baseline_src: Path | None, folder: Path) -> list[tuple[str, float]]:
+    """Time every system on one song of ``seconds``; returns (system, seconds) rows."""
+    song = folder / f"song-{seconds:g}s.wav"
+    write_song(song, seconds / 60)
+    here = dict(os.environ)
+    vocals = folder / "separated" / song.stem / "vocals.wav"
+    cli = ["-c", CLI, str(threads)]
+    rows = [("separate", timed([*cli, "separate", "-q", "--overwrite", str(song), "-o", str(folder / "separated")],
+                               here))]
+    rows.append(("pitch", timed([*cli, "pitch", "--overwrite", str(song), "-o", str(folder / "pitch")], here)))
+    tracker = ["pitch", "--overwrite", "--no-separate", str(vocals)]
+    rows.append(("tracker", timed([*cli, *tracker, "-o", str(folder / "tracker")], here)))
+    if baseline_src is not None:
+        base = {**here, "PYTHONPATH": str(baseline_src.resolve())}
+        rows.append(("tracker@base", timed([*cli, *tracker, "-o", str(folder / "tracker-base")], base)))
+    rows.append(("pyin", timed([*cli, *tracker, "--tracker", "pyin", "-o", str(folder / "pyin")], here)))
+    if fcpe_available():
+        rows.append(("fcpe", timed(["-c", FCPE, str(threads), str(vocals)], here)))
+    else:
+        print("fcpe: skipped (pip install --no-deps torchfcpe==0.0.4 einops==0.8.2 local-attention==1.9.0)")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="30,300", help="song lengths in seconds, comma-separated")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline-src", type=Path, help="src/ of an older checkout, timed as tracker@base")
+    args = parser.parse_args()
+    print(f"{'seconds':>8} {'system':>14} {'wall s':>8} {'s per s':>8} {'x separate':>11} {'x tracker@base':>15}")
+    for seconds in (float(s) for s in args.lengths.split(",")):
+        with tempfile.TemporaryDirectory() as folder:
+            rows = run(seconds, args.threads, args.baseline_src, Path(folder))
+        times = dict(rows)
+        for system, wall in rows:
+            base = f"{wall / times['tracker@base']:.2f}" if "tracker@base" in times else "-"
+            print(f"{seconds:>8g} {system:>14} {wall:>8.1f} {wall / seconds:>8.4f} {wall / times['separate']:>11.2f} "
+                  f"{base:>15}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
