@@ -13,7 +13,7 @@ from support import tiny_checkpoint, tiny_estimator
 from vocalsep.apps.cli import main
 from vocalsep.errors import ConfigError, DatasetError
 from vocalsep.melody.tracking import PitchTrack, hz_to_midi
-from vocalsep.evaluation.melody import HELD_OUT_SONGS, evaluate_pitch, mir1k_clips, read_f0_annotation, read_mir1k_pitch, score
+from vocalsep.evaluation.melody import HELD_OUT_SONGS, UNSEEN_SINGERS, evaluate_pitch, mir1k_clips, read_f0_annotation, read_mir1k_pitch, score
 from vocalsep.separation.separator import Separator
 
 RATE = 16000
@@ -60,18 +60,23 @@ def test_scores_of_a_perfect_and_a_wrong_estimate() -> None:
     assert octave["RPA"] == 0.0 and octave["RCA"] == pytest.approx(1.0) and octave["VR"] == 1.0
 
 
-def test_clip_selection_defaults_to_held_out_songs(tmp_path: Path) -> None:
-    root = fake_mir1k(tmp_path, {"abjones_3_01": 220.0, "amy_9_02": 330.0, "abjones_1_01": 262.0})
-    assert HELD_OUT_SONGS == ("abjones_3", "amy_9")
-    assert [p.stem for p in mir1k_clips(root)] == ["abjones_3_01", "amy_9_02"]
-    assert len(mir1k_clips(root, songs=None)) == 3
-    with pytest.raises(DatasetError):
-        mir1k_clips(root, songs=("nobody_1",))
+def test_clip_selection_defaults_to_the_unseen_singers(tmp_path: Path) -> None:
+    root = fake_mir1k(tmp_path, {"abjones_3_01": 220.0, "amy_9_02": 330.0, "abjones_1_01": 262.0,
+                                 "Ani_1_01": 250.0, "ariel_2_03": 300.0})
+    (root / "Wavfile" / "ariel_2_03.wav").rename(root / "Wavfile" / "ariel_2_03.flac")  # the new singers are FLAC
+    assert UNSEEN_SINGERS == ("Ani", "annar", "ariel")
+    assert [p.name for p in mir1k_clips(root)] == ["Ani_1_01.wav", "ariel_2_03.flac"]
+    assert [p.stem for p in mir1k_clips(root, HELD_OUT_SONGS, singers=None)] == ["abjones_3_01", "amy_9_02"]
+    assert len(mir1k_clips(root, singers=None)) == 5
+    with pytest.raises(DatasetError, match="songs nobody_1"):
+        mir1k_clips(root, songs=("nobody_1",), singers=None)
+    with pytest.raises(DatasetError, match="singers bug"):
+        mir1k_clips(root, singers=("bug",))
 
 
 def test_three_conditions_on_a_synthetic_mir1k(tmp_path: Path) -> None:
-    root = fake_mir1k(tmp_path / "mir", {"abjones_3_01": 220.0, "amy_9_01": 311.0})
-    separator = Separator(tiny_estimator())
+    root = fake_mir1k(tmp_path / "mir", {"Ani_3_01": 220.0, "annar_9_01": 311.0, "amy_9_01": 311.0})
+    separator = Separator(tiny_estimator())  # by default the unseen singers only: amy_9_01 is not scored
     scores = evaluate_pitch(root, trackers=["crepe-tiny"], separator=separator)
     table = {row["condition"]: row for row in scores.table()}
     assert set(table) == {"clean", "mixture", "separated"}
@@ -96,7 +101,7 @@ def test_cli_evaluate_pitch(tmp_path: Path, capsys) -> None:
     root = fake_mir1k(tmp_path / "mir", {"amy_9_01": 247.0, "abjones_1_01": 262.0})
     model = str(tiny_checkpoint(tmp_path / "model"))
     code = main(["evaluate-pitch", "--mir1k", str(root), "--datasets", "mir1k", "--model", model,
-                 "--tracker", "crepe-tiny", "--songs", "all", "-q", "-o", str(tmp_path / "report")])
+                 "--tracker", "crepe-tiny", "--singers", "all", "-q", "-o", str(tmp_path / "report")])
     assert code == 0
     out = capsys.readouterr().out
     assert "| MIR-1K | crepe-tiny | separated | 2 |" in out
@@ -112,7 +117,7 @@ def test_cli_evaluate_pitch_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_real_mir1k_clean_voice(shared_data: Path) -> None:
-    """Regression on real data: CREPE tiny on two held-out clean clips."""
+    """Regression on real data: CREPE tiny on two clean clips of the unseen singers."""
     scores = evaluate_pitch(shared_data / "MIR-1K", trackers=["crepe-tiny"], conditions=["clean"], limit=2)
     row = scores.table()[0]
     assert row["clips"] == 2 and row["RPA"] > 0.85 and row["OA"] > 0.75

@@ -160,10 +160,11 @@ def test_cli_train_pitch_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_real_mir1k_splits_are_disjoint(shared_data: Path) -> None:
-    from vocalsep.evaluation.melody import HELD_OUT_SONGS
+    from vocalsep.evaluation.melody import TRAINING_SINGERS, UNSEEN_SINGERS, mir1k_clips
 
     root = shared_data / "MIR-1K"
     tuning, training = tuning_clips(root), training_clips(root)
-    assert len(tuning) == 40 and len(training) > 50
+    assert len(tuning) == 40 and len(tuning) + len(training) == 263  # the four training singers' clips
     assert not set(tuning) & set(training)
-    assert not {song_of(p.stem) for p in tuning + training} & set(HELD_OUT_SONGS)
+    assert {p.stem.split("_")[0] for p in tuning + training} == set(TRAINING_SINGERS)
+    assert len(mir1k_clips(root)) == 120 and {p.stem.split("_")[0] for p in mir1k_clips(root)} == set(UNSEEN_SINGERS)

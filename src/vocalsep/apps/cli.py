@@ -197,13 +197,15 @@ def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
     unknown = datasets - {"mir1k", "vocadito"}
     if unknown or not datasets:
         raise ConfigError(f"--datasets takes mir1k and/or vocadito, not {args.datasets!r}")
-    songs = None if args.songs == "all" else tuple(s.strip() for s in args.songs.split(",") if s.strip())
+    songs, singers = (None if value in ("all", None) else tuple(s.strip() for s in value.split(",") if s.strip())
+                      for value in (args.songs, args.singers))
     scores = evaluate_pitch(
         args.mir1k if "mir1k" in datasets else None,
         vocadito_root=args.vocadito if "vocadito" in datasets else None,
         trackers=args.trackers or ("crepe-tiny", "pyin"),
         conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
         songs=songs,
+        singers=singers,
         model=args.model,
         limit=args.limit,
         progress=not args.quiet,
@@ -311,9 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_pitch.add_argument("--vocadito", default="../shared/data/vocadito-sample/vocadito",
                                 help="vocadito folder")
     evaluate_pitch.add_argument("--datasets", default="mir1k,vocadito", help="comma-separated: mir1k, vocadito")
-    evaluate_pitch.add_argument("--songs", default="abjones_3,amy_9",
-                                help="MIR-1K songs (singer_song, comma-separated) or 'all' "
-                                     "(default: abjones_3,amy_9, held out from the model's training)")
+    evaluate_pitch.add_argument("--singers", default="Ani,annar,ariel",
+                                help="MIR-1K singers (comma-separated) or 'all' (default: Ani,annar,ariel, "
+                                     "never trained on by the separator or the tracker)")
+    evaluate_pitch.add_argument("--songs", help="only these MIR-1K songs (singer_song, comma-separated), "
+                                                "e.g. abjones_3,amy_9 with --singers all")
     evaluate_pitch.add_argument("--tracker", action="append", dest="trackers", choices=("crepe-tiny", "pyin"),
                                 help="tracker(s) to score (default: both)")
     evaluate_pitch.add_argument("--conditions", default="clean,mixture,separated",

@@ -12,8 +12,9 @@ per 20 ms, frame ``i`` (1-based) at ``0.02 * i`` s). Each tracker is scored with
 ``separated``
     our model's vocals of that mixture.
 
-By default only the songs held out from the separation model's training (``abjones_3``,
-``amy_9``) are used, so the ``separated`` condition is not measured on training material.
+By default only the singers that neither the separation model nor CREPE's fine-tuning ever
+trained on (``UNSEEN_SINGERS``: ``Ani``, ``annar``, ``ariel``, 120 clips) are used, so no
+condition is measured on voices the models have heard.
 vocadito (a solo voice at 44.1 kHz) is scored too, as a check of the trackers at another rate.
 """
 
@@ -32,8 +33,12 @@ from vocalsep.errors import ConfigError, DatasetError, VocalsepError
 from vocalsep.melody.trackers import DEFAULT_TRACKER, get_tracker
 from vocalsep.melody.tracking import PitchTrack, midi_to_hz, track_pitch
 
-#: MIR-1K songs the shipped separation model never saw in training.
+#: MIR-1K songs of training singers held out of the separation model's training (a continuity row).
 HELD_OUT_SONGS = ("abjones_3", "amy_9")
+#: MIR-1K singers never trained on, by the separator or by CREPE's fine-tuning: what is evaluated.
+UNSEEN_SINGERS = ("Ani", "annar", "ariel")
+#: MIR-1K singers that pitch fine-tuning and its tuning clips draw from (``training.pitch_train``).
+TRAINING_SINGERS = ("abjones", "amy", "bobon", "bug")
 CONDITIONS = ("clean", "mixture", "separated")
 #: mir_eval.melody's names -> short column names.
 METRICS = {
@@ -121,19 +126,31 @@ def read_f0_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 0], np.maximum(data[:, 1], 0.0)
 
 
-def mir1k_clips(root: str | Path, songs: Sequence[str] | None = HELD_OUT_SONGS) -> list[Path]:
-    """MIR-1K wav files of ``songs`` (``singer_song`` prefixes; None = every clip) that have pitch labels."""
+def mir1k_clips(
+    root: str | Path, songs: Sequence[str] | None = None, *, singers: Sequence[str] | None = UNSEEN_SINGERS
+) -> list[Path]:
+    """MIR-1K clips (``.wav`` or ``.flac``) with pitch labels, of ``songs`` and of ``singers``.
+
+    Parameters
+    ----------
+    songs : sequence of str, optional
+        ``singer_song`` prefixes, e.g. ``abjones_3``; None: any song.
+    singers : sequence of str, optional
+        e.g. ``UNSEEN_SINGERS`` (the default); None: any singer.
+    """
     root = Path(root)
     wavs, labels = root / "Wavfile", root / "PitchLabel"
     if not wavs.is_dir() or not labels.is_dir():
         raise DatasetError(f"{root}: not a MIR-1K folder (needs Wavfile/ and PitchLabel/)")
     clips = [
-        p for p in sorted(wavs.glob("*.wav"))
+        p for p in sorted(p for p in wavs.iterdir() if p.suffix.lower() in (".wav", ".flac"))
         if (labels / f"{p.stem}.pv").is_file()
         and (songs is None or any(p.stem.startswith(f"{song}_") for song in songs))
+        and (singers is None or p.stem.split("_")[0] in singers)
     ]
     if not clips:
-        raise DatasetError(f"{root}: no MIR-1K clips of songs {', '.join(songs or [])}")
+        wanted = [f"songs {', '.join(songs)}" if songs else "", f"singers {', '.join(singers)}" if singers else ""]
+        raise DatasetError(f"{root}: no MIR-1K clips of {' and '.join(w for w in wanted if w) or 'any song'}")
     return clips
 
 
@@ -163,7 +180,8 @@ def evaluate_pitch(
     vocadito_root: str | Path | None = None,
     trackers: Iterable[str] = (DEFAULT_TRACKER,),
     conditions: Iterable[str] = CONDITIONS,
-    songs: Sequence[str] | None = HELD_OUT_SONGS,
+    songs: Sequence[str] | None = None,
+    singers: Sequence[str] | None = UNSEEN_SINGERS,
     model: str | Path = "default",
     separator: object | None = None,
     limit: int | None = None,
@@ -182,9 +200,9 @@ def evaluate_pitch(
         Names from ``vocalsep.melody.trackers.TRACKERS``.
     conditions : iterable of str
         Subset of ``clean``, ``mixture``, ``separated``.
-    songs : sequence of str, optional
-        MIR-1K songs (``singer_song``); None = all clips. Default: the songs held out from
-        the separation model's training.
+    songs, singers : sequence of str, optional
+        MIR-1K songs (``singer_song``) and singers to score (``mir1k_clips``); None = any.
+        Default: every song of the unseen singers (``UNSEEN_SINGERS``).
     model, separator
         The separation model for ``separated`` (a loaded ``Separator`` wins over ``model``).
     limit : int, optional
@@ -221,7 +239,7 @@ def evaluate_pitch(
     results = PitchScores()
     jobs: list[tuple[str, Path, tuple[np.ndarray, np.ndarray]]] = []
     if mir1k_root is not None:
-        clips = mir1k_clips(mir1k_root, songs)[:limit]
+        clips = mir1k_clips(mir1k_root, songs, singers=singers)[:limit]
         jobs += [("MIR-1K", p, read_mir1k_pitch(Path(mir1k_root) / "PitchLabel" / f"{p.stem}.pv")) for p in clips]
     if vocadito_root is not None:
         jobs += _vocadito_jobs(Path(vocadito_root))

@@ -4,9 +4,10 @@ CREPE hears pitch well in a clean voice and surprisingly well in a mixture, but 
 output is neither: soft masks leave residue of the accompaniment, hard ones leave gaps and
 "musical noise". This module adapts the bundled CREPE tiny to that domain:
 
-* **data**: MIR-1K clips of songs other than the held-out evaluation songs
-  (``pitch_eval.HELD_OUT_SONGS``) and other than the tuning clips (``tuning_clips``, which are kept
-  for choosing the step, the voicing threshold and the silence gate). Every clip is rendered as
+* **data**: MIR-1K clips of the training singers (``evaluation.melody.TRAINING_SINGERS``: never the
+  unseen singers that ``vocalsep evaluate-pitch`` scores) other than the tuning clips
+  (``tuning_clips``, drawn among the same singers and kept for choosing the step, the voicing
+  threshold and the silence gate). Every clip is rendered as
   several *sources*: the clean voice, the mixture, and the separated vocals of the mixture by one or
   more separators (``"default"``, ``"default@2.0"`` = with ``mask_sharpness`` 2.0, a checkpoint
   path, ...). Rendered audio is cached as 16 kHz mono ``.npy`` files;
@@ -157,24 +158,25 @@ def song_of(clip: str) -> str:
 
 
 def tuning_clips(mir1k_root: str | Path, count: int = 40) -> list[Path]:
-    """The MIR-1K clips kept for tuning (threshold, gate, training step): ``count`` clips drawn
-    with seed 0 from the songs other than the held-out ones (``benchmarks/pitch.py thresholds``)."""
-    from vocalsep.evaluation.melody import HELD_OUT_SONGS, mir1k_clips
+    """The MIR-1K clips kept for tuning (threshold, gate, training step): ``count`` clips of the
+    training singers (``TRAINING_SINGERS``) drawn with seed 0 (``benchmarks/pitch.py thresholds``)."""
+    from vocalsep.evaluation.melody import TRAINING_SINGERS, mir1k_clips
 
-    held = set(HELD_OUT_SONGS)
-    paths = [p for p in mir1k_clips(mir1k_root, songs=None) if song_of(p.stem) not in held]
+    paths = mir1k_clips(mir1k_root, singers=TRAINING_SINGERS)
     rng = np.random.default_rng(0)
     chosen = sorted(rng.choice(len(paths), size=min(count, len(paths)), replace=False))
     return [paths[i] for i in chosen]
 
 
 def training_clips(mir1k_root: str | Path, tuning_count: int = 40) -> list[Path]:
-    """MIR-1K clips for fine-tuning: neither of the held-out songs nor among the tuning clips."""
-    from vocalsep.evaluation.melody import HELD_OUT_SONGS, mir1k_clips
+    """MIR-1K clips for fine-tuning: the training singers' clips that are not tuning clips.
 
-    held = set(HELD_OUT_SONGS)
+    The unseen singers (``evaluation.melody.UNSEEN_SINGERS``) are never among them.
+    """
+    from vocalsep.evaluation.melody import TRAINING_SINGERS, mir1k_clips
+
     tuning = set(tuning_clips(mir1k_root, tuning_count))
-    clips = [p for p in mir1k_clips(mir1k_root, songs=None) if song_of(p.stem) not in held and p not in tuning]
+    clips = [p for p in mir1k_clips(mir1k_root, singers=TRAINING_SINGERS) if p not in tuning]
     if not clips:
         raise DatasetError(f"{mir1k_root}: no MIR-1K clips left for training")
     return clips
