@@ -575,3 +575,27 @@ def test_device_patches_equal_the_samplers_batches_with_the_equaliser():
 def test_eq_range_is_checked():
     with pytest.raises(ValueError, match="eq_db"):
         DataConfig(eq_db=-1.0)
+
+
+def test_stereo_patches_are_both_channels_of_the_drawn_place(tmp_path):
+    _clip_folder(tmp_path / "music", lengths=(0.5,), channels=(2,))
+    tracks = _tracks(count=2, channels=2) + _tracks(count=1, channels=1, seconds=0.4)
+    mono = _extra_sampler(tmp_path / "music", tracks, remix_probability=0.5, extra_accompaniment_probability=0.3,
+                          eq_db=3.0)
+    stereo = PatchSampler(tracks, STFT, mono.config, extra_accompaniment(mono.config), channels=2)
+    draws = stereo.draw(12, torch.Generator().manual_seed(6))
+    vocals, accompaniment = stereo.spectra(12, torch.Generator().manual_seed(6))
+    assert vocals.shape == accompaniment.shape == (24, STFT.input_bins, 16)
+    one_vocals, one_accompaniment = mono.spectra(12, torch.Generator().manual_seed(6))
+    for row in range(12):
+        i, c = int(draws.vocal_track[row]), int(draws.vocal_channel[row])
+        # the drawn channel is one of the pair: the mono sampler's patch is row 2i + c of the stereo batch
+        torch.testing.assert_close(vocals[2 * row + c], one_vocals[row])
+        if tracks[i].vocals.shape[0] == 1:  # a mono track is its channel twice
+            torch.testing.assert_close(vocals[2 * row], vocals[2 * row + 1])
+        c = int(draws.accompaniment_channel[row])
+        j = int(draws.accompaniment_track[row])
+        both = 2 if bool(draws.extra[row]) else tracks[j].accompaniment.shape[0]
+        torch.testing.assert_close(accompaniment[2 * row + min(c, both - 1)], one_accompaniment[row],
+                                   rtol=1e-5, atol=1e-6)
+    assert bool(draws.extra.any())

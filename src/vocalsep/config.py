@@ -98,6 +98,9 @@ class UNetConfig(_Section):
     #: Strided stem only: channels of a hidden 3x3 layer at full resolution before the output
     #: convolution (0: none, the output convolution reads the up-sampled features directly).
     output_channels: int = 0
+    #: Audio channels the network sees at once: 1 (each channel alone) or 2 (a stereo pair in
+    #: one pass, a mask for each: the stem and the output level see both; strided stem only).
+    channels: int = 1
 
     def __post_init__(self) -> None:
         if self.architecture not in ("seed", "unet"):
@@ -108,6 +111,8 @@ class UNetConfig(_Section):
             raise ValueError(f"stem must be 'full' or 'strided', not {self.stem!r}")
         if self.output_channels < 0 or (self.output_channels and self.stem != "strided"):
             raise ValueError("output_channels must be >= 0, and is only used with stem='strided'")
+        if self.channels not in (1, 2) or (self.channels == 2 and (self.architecture, self.stem) != ("unet", "strided")):
+            raise ValueError("channels must be 1, or 2 with architecture='unet' and stem='strided'")
         if self.width < 2 or self.depth < 1 or self.max_width < self.width:
             raise ValueError("need width >= 2, depth >= 1 and max_width >= width")
         if not 0 < self.mask_sharpness <= 10:

@@ -119,3 +119,22 @@ def test_a_run_with_a_finer_transform_starts_from_the_weights_of_a_coarser_one(t
         second.model, unet=dataclasses.replace(second.model.unet, width=6)))
     with pytest.raises(ConfigError, match="another model configuration"):
         train(other_network, tmp_path / "third", progress=False)
+
+
+def test_a_stereo_run_starts_from_the_weights_of_a_mono_one(tmp_path: Path) -> None:
+    unet = dataclasses.replace(TINY.unet, stem="strided", output_channels=2)
+    first = dataclasses.replace(_config(tmp_path), model=dataclasses.replace(TINY, unet=unet))
+    train(first, tmp_path / "mono", progress=False)
+    stereo_unet = dataclasses.replace(unet, channels=2)
+    second = dataclasses.replace(first, model=dataclasses.replace(first.model, unet=stereo_unet),
+                                 train=dataclasses.replace(first.train, steps=2, init=str(tmp_path / "mono" / "best.pt"),
+                                                           learning_rate=1e-9, seed=5))
+    train(second, tmp_path / "stereo", progress=False)
+    mono, stereo = load_estimator(tmp_path / "mono" / "best.pt"), load_estimator(tmp_path / "stereo" / "best.pt")
+    assert stereo.config.unet.channels == 2
+    magnitude = torch.rand(2, TINY.stft.input_bins, 16, generator=torch.Generator().manual_seed(0)) * 3
+    with torch.inference_mode():
+        expected = mono(magnitude).repeat_interleave(2, dim=0)
+        got = stereo(magnitude.repeat_interleave(2, dim=0))
+    # two steps at a tiny learning rate: only the batch-norm statistics moved
+    assert float((got - expected).abs().max()) < 0.05

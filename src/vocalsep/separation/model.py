@@ -151,9 +151,9 @@ class DecoderLevel(nn.Module):
 class StridedStem(nn.Module):
     """Stride-2 conv and batch norm straight from the input; the input itself is the skip."""
 
-    def __init__(self, out_channels: int) -> None:
+    def __init__(self, out_channels: int, in_channels: int = 1) -> None:
         super().__init__()
-        self.down = conv_down(1, out_channels)
+        self.down = conv_down(in_channels, out_channels)
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,10 +168,10 @@ class OutputLevel(nn.Module):
     3x3 conv to the logits: the only full-resolution layers of the network.
     """
 
-    def __init__(self, in_channels: int, hidden: int = 0) -> None:
+    def __init__(self, in_channels: int, hidden: int = 0, audio_channels: int = 1) -> None:
         super().__init__()
-        self.conv = conv3(in_channels + 1, hidden or 1)
-        self.hidden = conv3(hidden, 1) if hidden else None
+        self.conv = conv3(in_channels + audio_channels, hidden or audio_channels)
+        self.hidden = conv3(hidden, audio_channels) if hidden else None
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         y = conv3_of_upsampled_concat(self.conv, x, skip)
@@ -195,11 +195,11 @@ class DeepUNet(nn.Module):
         self.decoders = nn.ModuleList()
         if config.stem == "strided":
             widths = widths[: config.depth]  # channels at 1/2, 1/4, ... 1/2**depth
-            self.encoders.append(StridedStem(widths[0]))
+            self.encoders.append(StridedStem(widths[0], config.channels))
             self.encoders.extend(EncoderLevel(widths[i], widths[i], widths[i + 1]) for i in range(config.depth - 1))
             self.bottleneck = conv3(widths[-1], widths[-1])
             self.decoders.extend(DecoderLevel(widths[i + 1], widths[i], widths[i]) for i in reversed(range(config.depth - 1)))
-            self.decoders.append(OutputLevel(widths[0], config.output_channels))
+            self.decoders.append(OutputLevel(widths[0], config.output_channels, config.channels))
             self.output: nn.Module = nn.Identity()
         else:
             self.encoders.extend(
@@ -254,7 +254,9 @@ class MaskEstimator(nn.Module):
         Parameters
         ----------
         magnitude : Tensor, shape (batch, input_bins, frames)
-            Mixture magnitudes of the bins the network sees.
+            Mixture magnitudes of the bins the network sees; for a stereo network
+            (``unet.channels = 2``) an even batch whose rows 2i and 2i + 1 are the left and
+            right channel of one excerpt (``pair_channels`` arranges any channel count so).
 
         Returns
         -------
@@ -263,8 +265,28 @@ class MaskEstimator(nn.Module):
             (ReLU) divided by the mixture magnitude, so both heads multiply the mixture.
         """
         features = (torch.log1p(magnitude) - self.input_mean[:, None]) / self.input_scale[:, None]
-        out = self.net(features[:, None])[:, 0]
+        channels = self.config.unet.channels
+        # a stereo network sees consecutive rows as pairs of channels: (2n, bins, frames) -> (n, 2, bins, frames)
+        out = self.net(features.reshape(-1, channels, *features.shape[1:])).reshape(features.shape)
         if self.config.unet.head == "mask":
             sharpness = self.config.unet.mask_sharpness
             return torch.sigmoid(out * sharpness if sharpness != 1 else out)
         return torch.relu(out) / (magnitude + 1e-8)
+
+
+def pair_channels(network, channels: int):  # noqa: ANN001, ANN201 - a function of tensors in and out
+    """``network`` (of a stereo estimator) applied to a batch of excerpts of ``channels`` rows each.
+
+    Channels are paired in order, (0, 1), (2, 3), ...; an odd last channel is paired with
+    itself (a mono song is heard as a centred stereo one) and only its own mask kept.
+    """
+    if channels % 2 == 0:
+        return network
+
+    def run(magnitude: torch.Tensor) -> torch.Tensor:
+        excerpts = magnitude.reshape(-1, channels, *magnitude.shape[1:])
+        padded = torch.cat([excerpts, excerpts[:, -1:]], dim=1)  # the last channel twice
+        masks = network(padded.reshape(-1, *magnitude.shape[1:]))
+        return masks.reshape(excerpts.shape[0], channels + 1, *magnitude.shape[1:])[:, :channels].reshape(magnitude.shape)
+
+    return run

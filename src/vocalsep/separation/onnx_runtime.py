@@ -56,11 +56,15 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
     shares = [session(exported, 1) for _ in range(threads)] if threads > 1 else []
     pool = ThreadPoolExecutor(threads, thread_name_prefix="vocalsep-onnx") if shares else None
 
+    pair = estimator.config.unet.channels  # a stereo network's rows come in pairs: split between pairs
+
     def run(magnitude: torch.Tensor) -> torch.Tensor:
         batch = magnitude.detach().contiguous().numpy()
-        if pool is None or batch.shape[0] < 2:
+        if pool is None or batch.shape[0] < 2 * pair:
             return torch.from_numpy(whole.run(None, {"magnitude": batch})[0])
-        parts = np.array_split(batch, min(len(shares), batch.shape[0]))
+        excerpts = batch.reshape(-1, pair, *batch.shape[1:])
+        parts = [part.reshape(-1, *batch.shape[1:])
+                 for part in np.array_split(excerpts, min(len(shares), excerpts.shape[0]))]
         masks = pool.map(lambda share, part: share.run(None, {"magnitude": part})[0], shares, parts)
         return torch.from_numpy(np.concatenate(list(masks)))
 
@@ -77,5 +81,5 @@ def _cached_export(estimator: MaskEstimator, *, refresh: bool = False) -> bytes:
 def _export(estimator: MaskEstimator) -> bytes:
     bins = estimator.config.stft.input_bins
     frames = 4 * estimator.config.unet.downsampling
-    return export_module(estimator, (torch.rand(1, bins, frames),), inputs=["magnitude"], outputs=["mask"],
+    return export_module(estimator, (torch.rand(estimator.config.unet.channels, bins, frames),), inputs=["magnitude"], outputs=["mask"],
                          dynamic_axes={"magnitude": {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}})

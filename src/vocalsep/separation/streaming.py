@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from vocalsep.audio.io import Resampler
 from vocalsep.errors import SampleRangeError, VocalsepError
 from vocalsep.separation.chunking import crossfade_window, window_frames
+from vocalsep.separation.model import pair_channels
 from vocalsep.separation.onnx_runtime import onnx_network
 from vocalsep.audio.spectrogram import extend_mask
 
@@ -78,6 +79,7 @@ class VoiceStream:
         self.step = self.segment - self.crossfade
         self.grid = separator.config.unet.downsampling
         self.network = network or separator.estimator
+        self.stereo_network = separator.config.unet.channels == 2
         self.windows_per_call = windows_per_call
         self.headroom = headroom
         self.window = torch.hann_window(self.n_fft)  # Spectrogram's window
@@ -118,6 +120,8 @@ class VoiceStream:
 
     def _start(self, channels: int) -> None:
         self.channels = channels
+        if self.stereo_network:  # the song's channels in pairs; an odd one paired with itself
+            self.network = pair_channels(self.network, channels)
         self.samples = torch.zeros(channels, self.n_fft // 2)
         self.spec = torch.zeros(channels, self.bins, self.context, dtype=torch.complex64)
         self.mask = torch.zeros(channels, self.input_bins, 0)

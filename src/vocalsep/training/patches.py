@@ -190,6 +190,10 @@ class PatchSampler:
     accompaniments : iterable of (waveform, sample_rate)
         Extra accompaniment-only clips (``datasets.extra_accompaniment``); not read while
         ``config.extra_accompaniment_probability`` is 0.
+    channels : int
+        1: a patch is one channel (the drawn one). 2: a patch is a stereo pair, both channels
+        of the drawn place (a mono track's channel twice), as rows 2i and 2i + 1 of the batch,
+        for a stereo network (``UNetConfig.channels``); the same draws either way.
     """
 
     def __init__(
@@ -198,9 +202,11 @@ class PatchSampler:
         stft: STFTConfig,
         config: DataConfig,
         accompaniments: Iterable[tuple[np.ndarray, int]] = (),
+        channels: int = 1,
     ) -> None:
         transform = Spectrogram(stft)
         self.config = config
+        self.channels = channels
         self.stft = stft
         self.vocals: list[torch.Tensor] = []
         self.accompaniment: list[torch.Tensor] = []
@@ -248,7 +254,7 @@ class PatchSampler:
 
         Returns
         -------
-        vocals, accompaniment : Tensor, shape (size, input_bins, patch_frames), complex64
+        vocals, accompaniment : Tensor, shape (size * channels, input_bins, patch_frames), complex64
             The mixture is their sum (the STFT is linear).
         """
         draws = self.draw(size, generator)
@@ -256,24 +262,34 @@ class PatchSampler:
         extra_spectra: dict[int, torch.Tensor] = {}
         if bool(draws.extra.any()):  # all extra patches in one batched FFT
             rows = draws.extra.nonzero().flatten().tolist()
-            samples = torch.stack([self.extra.samples(int(draws.accompaniment_track[row]),
-                                                      int(draws.accompaniment_channel[row]),
-                                                      int(draws.accompaniment_offset[row])) for row in rows])
-            extra_spectra = dict(zip(rows, patch_spectra(samples, self.extra.window, self.stft)))
+            samples = torch.stack([self.extra.samples(int(draws.accompaniment_track[row]), channel,
+                                                      int(draws.accompaniment_offset[row]))
+                                   for row in rows for channel in self._channels(int(draws.accompaniment_channel[row]), 2)])
+            spectra = patch_spectra(samples, self.extra.window, self.stft)
+            extra_spectra = dict(zip(rows, spectra.reshape(len(rows), -1, *spectra.shape[1:])))
         voices, accompaniments = [], []
         columns = (draws.vocal_track, draws.vocal_channel, draws.vocal_offset, draws.accompaniment_track,
                    draws.accompaniment_channel, draws.accompaniment_offset, draws.vocal_gain, draws.accompaniment_gain)
         for row, (i, channel, offset, j, other_channel, other_offset, vocal_gain, accompaniment_gain) in enumerate(
             zip(*(column.tolist() for column in columns))
         ):
-            voices.append(self.vocals[i][channel, :, offset : offset + patch] * vocal_gain)
+            vocal = self.vocals[i]
+            voices.append(vocal[self._channels(channel, vocal.shape[0]), :, offset : offset + patch] * vocal_gain)
             if row in extra_spectra:
                 accompaniments.append(extra_spectra[row] * accompaniment_gain)
             else:
-                accompaniments.append(
-                    self.accompaniment[j][other_channel, :, other_offset : other_offset + patch] * accompaniment_gain)
-        return (equalise(torch.stack(voices), draws.vocal_eq, self.eq_matrix),
-                equalise(torch.stack(accompaniments), draws.accompaniment_eq, self.eq_matrix))
+                other = self.accompaniment[j]
+                accompaniments.append(other[self._channels(other_channel, other.shape[0]), :,
+                                            other_offset : other_offset + patch] * accompaniment_gain)
+        # (patches, channels, bins, frames) -> rows; an equaliser curve is shared by a pair
+        vocals, accompaniment = (torch.stack(stems).flatten(0, 1) for stems in (voices, accompaniments))
+        vocal_eq, accompaniment_eq = (None if eq is None else eq.repeat_interleave(self.channels, dim=0)
+                                      for eq in (draws.vocal_eq, draws.accompaniment_eq))
+        return (equalise(vocals, vocal_eq, self.eq_matrix), equalise(accompaniment, accompaniment_eq, self.eq_matrix))
+
+    def _channels(self, drawn: int, available: int) -> list[int]:
+        """The channels of a patch: the drawn one, or both of a stereo pair (a mono one twice)."""
+        return [drawn] if self.channels == 1 else [0, min(1, available - 1)]
 
     def draw(self, size: int, generator: torch.Generator) -> PatchDraws:
         """The random choices of ``size`` patches, in a fixed order from ``generator``.

@@ -84,20 +84,48 @@ def _load_initial_weights(estimator: MaskEstimator, config: RunConfig, sampler: 
 
     With the same STFT the input statistics come with the weights. With another STFT (a
     4096-point transform, say) the convolutions still fit, since they slide over any number
-    of bins, but per-bin statistics do not: those are measured on this run's data.
+    of bins, but per-bin statistics do not: those are measured on this run's data. A mono
+    network starts a stereo one of the same widths (``stereo_from_mono``).
     """
     payload = read_checkpoint(resolve_model(config.train.init))
     # mask_sharpness is an export-time calibration, not part of the architecture: train at 1
     theirs = ModelConfig.from_dict(payload.get("model_config", {}))
     theirs = dataclasses.replace(theirs, unet=dataclasses.replace(theirs.unet, mask_sharpness=1.0))
+    state = payload["state_dict"]
+    if theirs.unet.channels == 1 and config.model.unet.channels == 2:
+        theirs = dataclasses.replace(theirs, unet=dataclasses.replace(theirs.unet, channels=2))
+        state = stereo_from_mono(state, estimator.state_dict())
     if theirs.unet != config.model.unet:
         raise ConfigError(f"train.init {config.train.init!r} has another model configuration than this run")
     if theirs.stft == config.model.stft:
-        estimator.load_state_dict(payload["state_dict"], strict=True)
+        estimator.load_state_dict(state, strict=True)
         return
-    network = {k: v for k, v in payload["state_dict"].items() if k not in ("input_mean", "input_scale")}
+    network = {k: v for k, v in state.items() if k not in ("input_mean", "input_scale")}
     estimator.load_state_dict(network, strict=False)  # all but the two statistics buffers
     estimator.set_input_statistics(*sampler.input_statistics())
+
+
+def stereo_from_mono(mono: dict[str, torch.Tensor], stereo: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of a mono network widened to a stereo one that computes the same for a centred input.
+
+    Where the stereo layer reads the audio channels (the stem, the output level's skip of the
+    input) the mono weight of the input is split in half over left and right; where it writes
+    a mask per channel (the logits) the mono weights are repeated. With equal channels, each
+    mask is then the mono network's mask of that input.
+    """
+    widened = {}
+    for name, weight in mono.items():
+        shape = stereo[name].shape
+        if weight.shape == shape:
+            widened[name] = weight
+        elif weight.ndim == 4 and weight.shape[0] == shape[0] and shape[1] == weight.shape[1] + 1:
+            # the last input channel is the audio: halve it over the two channels
+            widened[name] = torch.cat([weight[:, :-1], weight[:, -1:] / 2, weight[:, -1:] / 2], dim=1)
+        elif weight.shape[0] == 1 and shape[0] == 2 and weight.shape[1:] == shape[1:]:
+            widened[name] = weight.repeat(2, *([1] * (weight.ndim - 1)))  # one mask per channel
+        else:
+            raise ConfigError(f"cannot widen {name} from {tuple(weight.shape)} to {tuple(shape)}")
+    return widened
 
 
 def train(
@@ -130,9 +158,11 @@ def train(
         torch.set_num_threads(config.train.threads)
 
     train_tracks, valid_tracks = training_tracks(config.data)
-    sampler = PatchSampler(train_tracks, config.model.stft, config.data, extra_accompaniment(config.data))
+    sampler = PatchSampler(train_tracks, config.model.stft, config.data, extra_accompaniment(config.data),
+                           channels=config.model.unet.channels)
     # on a GPU, batches are cut in its memory: drawing them on the CPU would be the bottleneck
-    patches = sampler if target.type == "cpu" else DevicePatches(sampler, target)
+    # (stereo pairs are drawn on the CPU only)
+    patches = sampler if target.type == "cpu" or sampler.channels == 2 else DevicePatches(sampler, target)
     with torch.random.fork_rng():  # seeded initial weights without touching the caller's RNG
         torch.manual_seed(config.train.seed)
         estimator = MaskEstimator(config.model)
