@@ -99,6 +99,11 @@ def wiener_filtered(separator: Separator, iterations: int = 1, eps: float = 1e-1
     return separate
 
 
+#: The levers of issue 12, each a 500-step run from the shipped weights (configs/lever-*.toml),
+#: beside the runs of the chain that continue the shipped model (MODEL_CARD.md).
+LEVERS = ("control", "wave", "4096", "music", "eq", "speed", "stereo")
+CHAIN = ("unseen-ft1", "unseen-ft2")
+
 #: Training runs with calibration rows ``<run>+s<sharpness>``.
 CALIBRATED_RUNS = ("default-v1", "wide", "fast", "default")
 
@@ -142,6 +147,8 @@ def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], Sy
     for run in CALIBRATED_RUNS:
         run_row(f"{run}+s0.6")
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]
+    for run in (*CHAIN, *(f"lever-{lever}" for lever in LEVERS)):
+        run_row(run)
     for baseline in ("mixture", "repet", "spleeter", "oracle"):
         rows[baseline] = lambda baseline=baseline: build_systems([], [baseline])[baseline]
     # the ceiling of each frequency resolution (issue 12): measured before training a model at it
