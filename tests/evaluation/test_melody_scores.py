@@ -121,3 +121,23 @@ def test_real_mir1k_clean_voice(shared_data: Path) -> None:
     scores = evaluate_pitch(shared_data / "MIR-1K", trackers=["crepe-tiny"], conditions=["clean"], limit=2)
     row = scores.table()[0]
     assert row["clips"] == 2 and row["RPA"] > 0.85 and row["OA"] > 0.75
+
+
+def test_note_scores_count_onsets_pitches_and_offsets(tmp_path: Path) -> None:
+    from vocalsep.evaluation.melody import note_scores, read_note_annotation
+    from vocalsep.melody.notes import Note
+
+    path = tmp_path / "notes.csv"
+    path.write_text("0.5,220.0,0.5\n1.2,246.9,0.3\n2.0,261.6,1.0\n")
+    reference = read_note_annotation(path)
+    np.testing.assert_allclose(reference[0], [[0.5, 1.0], [1.2, 1.5], [2.0, 3.0]])
+    notes = [Note(0.52, 1.0, 57, 221.0), Note(1.2, 1.9, 59, 247.0), Note(2.3, 3.0, 60, 261.6)]
+    scores = note_scores(reference, notes)
+    # onsets: the first two within 50 ms with their pitch, the third 300 ms late
+    assert scores["onset_F"] == pytest.approx(2 / 3) and scores["notes"] == 3
+    # with offsets: only the first (the second ends 400 ms late)
+    assert scores["onset_offset_F"] == pytest.approx(1 / 3)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0.5,220.0,-1\n")
+    with pytest.raises(DatasetError, match="positive durations"):
+        read_note_annotation(bad)

@@ -294,3 +294,38 @@ def _condition_audio(
                 raise VocalsepError("the separated condition needs a separation model")
             yield condition, separator.separate(mixture, rate).vocals, rate  # type: ignore[attr-defined]
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Notes
+
+
+def read_note_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A vocadito note file: ``onset,Hz,duration`` rows -> (intervals (notes, 2) in s, pitches in Hz)."""
+    path = Path(path)
+    try:
+        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: not an onset,frequency,duration CSV ({error})") from None
+    if data.shape[1] != 3 or (data[:, 2] <= 0).any() or (data[:, 1] <= 0).any():
+        raise DatasetError(f"{path}: needs onset,frequency,duration rows with positive durations and pitches")
+    return np.stack([data[:, 0], data[:, 0] + data[:, 2]], axis=1), data[:, 1]
+
+
+def note_scores(reference: tuple[np.ndarray, np.ndarray], notes: Sequence) -> dict[str, float]:
+    """``mir_eval.transcription`` F-measures of notes against reference notes.
+
+    ``onset_F``: onsets within 50 ms and pitch within 50 cents; ``onset_offset_F``: also the
+    offset within 20 % of the note's duration (or 50 ms). Precision and recall beside them.
+    """
+    import mir_eval.transcription
+
+    _mir_eval()
+    intervals, pitches = reference
+    estimated = np.array([[n.onset, n.offset] for n in notes], dtype=np.float64).reshape(-1, 2)
+    estimated_hz = np.array([n.frequency for n in notes], dtype=np.float64)  # the median F0, not the rounded note
+    onset = mir_eval.transcription.precision_recall_f1_overlap(intervals, pitches, estimated, estimated_hz,
+                                                               offset_ratio=None)
+    both = mir_eval.transcription.precision_recall_f1_overlap(intervals, pitches, estimated, estimated_hz)
+    return {"notes": float(len(notes)), "onset_P": onset[0], "onset_R": onset[1], "onset_F": onset[2],
+            "onset_offset_P": both[0], "onset_offset_R": both[1], "onset_offset_F": both[2]}
