@@ -11,10 +11,9 @@ model loading included):
 - ``tracker@base``: the same command with an older checkout's ``src`` (``--baseline-src``, e.g.
   a worktree of 9f2bd69, the tracker before ONNX Runtime);
 - ``pyin``: ``vocalsep pitch --no-separate --tracker pyin vocals.wav``;
-- ``fcpe``: FCPE (torchfcpe 0.0.4, its bundled model) on the same voice at 16 kHz, where
-  ``pip install --no-deps torchfcpe==0.0.4 einops==0.8.2 local-attention==1.9.0`` was run
-  (torchfcpe imports torchaudio, which has no build for our torch, only for resampling: a
-  stand-in here, never in the product, refuses any resampling; the voice is given at 16 kHz).
+- ``fcpe``: FCPE (torchfcpe 0.0.4, its bundled model) on the same voice, through the evaluation's
+  peer tracker (``evaluation.pitch_peers``), where ``pip install --no-deps -r
+  requirements-pitch-peers.txt`` was run.
 
 Usage::
 
@@ -37,27 +36,11 @@ from memory import write_song
 CLI = ("import sys, runpy, torch; torch.set_num_threads(int(sys.argv[1])); "
        "sys.argv = ['vocalsep', *sys.argv[2:]]; runpy.run_module('vocalsep', run_name='__main__')")
 
-FCPE = '''
-import sys, time, types
-transforms = types.ModuleType("torchaudio.transforms")
-class Resample:  # torchfcpe resamples only inputs that are not at 16 kHz; ours are
-    def __init__(self, *args, **kwargs):
-        raise RuntimeError("the torchaudio stand-in does not resample: give FCPE 16 kHz audio")
-transforms.Resample = Resample
-sys.modules["torchaudio"] = types.SimpleNamespace(transforms=transforms)
-sys.modules["torchaudio.transforms"] = transforms
-import numpy as np, torch
-torch.set_num_threads(int(sys.argv[1]))
-from vocalsep.audio.io import load_audio, resample
-import torchfcpe
-audio, rate = load_audio(sys.argv[2])
-mono = resample(audio.mean(axis=0), rate, 16000)
-model = torchfcpe.spawn_bundled_infer_model("cpu")
-with torch.inference_mode():
-    f0 = model.infer(torch.from_numpy(np.ascontiguousarray(mono))[None, :, None], sr=16000,
-                     decoder_mode="local_argmax", threshold=0.006)
-print(f0.shape[1], "frames")
-'''
+#: FCPE through the evaluation's peer tracker (``evaluation.pitch_peers``), on the same voice file.
+FCPE = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); "
+        "from vocalsep.audio.io import load_audio; from vocalsep.evaluation.pitch_peers import register_peers; "
+        "from vocalsep.melody.tracking import track_pitch; register_peers(); "
+        "audio, rate = load_audio(sys.argv[2]); print(len(track_pitch(audio, rate, tracker='fcpe')), 'frames')")
 
 
 def timed(arguments: list[str], env: dict[str, str]) -> float:
@@ -93,7 +76,7 @@ def run(seconds: float, threads: int, baseline_src: Path | None, folder: Path) -
     if fcpe_available():
         rows.append(("fcpe", timed(["-c", FCPE, str(threads), str(vocals)], here)))
     else:
-        print("fcpe: skipped (pip install --no-deps torchfcpe==0.0.4 einops==0.8.2 local-attention==1.9.0)")
+        print("fcpe: skipped (pip install --no-deps -r requirements-pitch-peers.txt)")
     return rows
 
 

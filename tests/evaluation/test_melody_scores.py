@@ -141,3 +141,14 @@ def test_note_scores_count_onsets_pitches_and_offsets(tmp_path: Path) -> None:
     bad.write_text("0.5,220.0,-1\n")
     with pytest.raises(DatasetError, match="positive durations"):
         read_note_annotation(bad)
+
+
+def test_peers_in_the_same_run_on_spleeters_vocals(tmp_path: Path) -> None:
+    from vocalsep.evaluation.pitch_peers import register_peers
+
+    register_peers()
+    root = fake_mir1k(tmp_path / "mir", {"Ani_3_01": 220.0})
+    scores = evaluate_pitch(root, trackers=["crepe-tiny", "fcpe"], conditions=["clean", "spleeter"])
+    table = {(row["tracker"], row["condition"]): row for row in scores.table()}
+    assert set(table) == {(t, c) for t in ("crepe-tiny", "fcpe") for c in ("clean", "spleeter")}
+    assert table[("fcpe", "clean")]["RPA"] > 0.9 and table[("crepe-tiny", "spleeter")]["RPA"] > 0.8

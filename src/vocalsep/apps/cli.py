@@ -192,7 +192,9 @@ def cmd_plot_training(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
     from vocalsep.evaluation.melody import evaluate_pitch
+    from vocalsep.evaluation.pitch_peers import register_peers
 
+    register_peers()  # fcpe and melodia, where their packages are installed
     datasets = {d.strip() for d in args.datasets.split(",") if d.strip()}
     unknown = datasets - {"mir1k", "vocadito"}
     if unknown or not datasets:
@@ -318,10 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "never trained on by the separator or the tracker)")
     evaluate_pitch.add_argument("--songs", help="only these MIR-1K songs (singer_song, comma-separated), "
                                                 "e.g. abjones_3,amy_9 with --singers all")
-    evaluate_pitch.add_argument("--tracker", action="append", dest="trackers", choices=("crepe-tiny", "pyin"),
-                                help="tracker(s) to score (default: both)")
+    evaluate_pitch.add_argument("--tracker", action="append", dest="trackers",
+                                help="tracker(s) to score: crepe-tiny, pyin, and the peers fcpe and melodia "
+                                     "where installed (default: crepe-tiny and pyin)")
     evaluate_pitch.add_argument("--conditions", default="clean,mixture,separated",
-                                help="comma-separated: clean, mixture, separated")
+                                help="comma-separated: clean, mixture, separated (ours), spleeter (Spleeter's vocals)")
     evaluate_pitch.add_argument("--model", default="default", help="separation model for 'separated'")
     evaluate_pitch.add_argument("--limit", type=int, help="only the first N MIR-1K clips")
     evaluate_pitch.add_argument("-o", "--output", help="folder for per_clip.csv, summary.json, summary.md")

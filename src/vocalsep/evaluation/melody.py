@@ -39,7 +39,9 @@ HELD_OUT_SONGS = ("abjones_3", "amy_9")
 UNSEEN_SINGERS = ("Ani", "annar", "ariel")
 #: MIR-1K singers that pitch fine-tuning and its tuning clips draw from (``training.pitch_train``).
 TRAINING_SINGERS = ("abjones", "amy", "bobon", "bug")
-CONDITIONS = ("clean", "mixture", "separated")
+#: ``spleeter``: Spleeter 2-stems' vocals of the mixture (the peer separator, ``spleeter_peer``).
+CONDITIONS = ("clean", "mixture", "separated", "spleeter")
+DEFAULT_CONDITIONS = ("clean", "mixture", "separated")
 #: mir_eval.melody's names -> short column names.
 METRICS = {
     "Raw Pitch Accuracy": "RPA",
@@ -179,7 +181,7 @@ def evaluate_pitch(
     *,
     vocadito_root: str | Path | None = None,
     trackers: Iterable[str] = (DEFAULT_TRACKER,),
-    conditions: Iterable[str] = CONDITIONS,
+    conditions: Iterable[str] = DEFAULT_CONDITIONS,
     songs: Sequence[str] | None = None,
     singers: Sequence[str] | None = UNSEEN_SINGERS,
     model: str | Path = "default",
@@ -236,6 +238,11 @@ def evaluate_pitch(
         from vocalsep.separation.separator import Separator
 
         separator = Separator.from_pretrained(model)
+    peer = None
+    if "spleeter" in conditions:
+        from vocalsep.evaluation.spleeter_peer import SpleeterPeer
+
+        peer = SpleeterPeer()
     results = PitchScores()
     jobs: list[tuple[str, Path, tuple[np.ndarray, np.ndarray]]] = []
     if mir1k_root is not None:
@@ -249,7 +256,7 @@ def evaluate_pitch(
 
         bar = tqdm(total=len(jobs), desc="evaluate-pitch", unit="clip", file=sys.stderr, leave=False)
     for dataset, path, reference in jobs:
-        for condition, audio, rate in _condition_audio(dataset, path, conditions, separator):
+        for condition, audio, rate in _condition_audio(dataset, path, conditions, separator, peer):
             for name in trackers:
                 track = track_pitch(audio, rate, tracker=name, network=network if name == "crepe-tiny" else None)
                 results.add(dataset, path.stem, name, condition, score(reference, track))
@@ -273,7 +280,7 @@ def _vocadito_jobs(root: Path) -> list[tuple[str, Path, tuple[np.ndarray, np.nda
 
 
 def _condition_audio(
-    dataset: str, path: Path, conditions: list[str], separator: object | None
+    dataset: str, path: Path, conditions: list[str], separator: object | None, peer: object | None = None
 ) -> Iterable[tuple[str, np.ndarray, int]]:
     from vocalsep.audio.io import load_audio
 
@@ -293,6 +300,8 @@ def _condition_audio(
             if separator is None:
                 raise VocalsepError("the separated condition needs a separation model")
             yield condition, separator.separate(mixture, rate).vocals, rate  # type: ignore[attr-defined]
+        elif condition == "spleeter" and peer is not None:
+            yield condition, peer.separate(mixture, rate).vocals, rate  # type: ignore[attr-defined]
 
 
 
