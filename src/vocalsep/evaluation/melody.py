@@ -118,13 +118,17 @@ def read_mir1k_pitch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return times, frequency
 
 
+def _numeric_csv(path: str | Path, columns: str) -> np.ndarray:
+    """A headerless numeric CSV as a (rows, columns) array; ``DatasetError`` naming ``columns`` otherwise."""
+    try:
+        return np.loadtxt(Path(path), delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: not a {columns} CSV ({error})") from None
+
+
 def read_f0_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A two-column ``time,Hz`` CSV (vocadito, MDB), 0 Hz = unvoiced."""
-    path = Path(path)
-    try:
-        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"{path}: not a time,frequency CSV ({error})") from None
+    data = _numeric_csv(path, "time,frequency")
     return data[:, 0], np.maximum(data[:, 1], 0.0)
 
 
@@ -311,11 +315,7 @@ def _condition_audio(
 
 def read_note_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A vocadito note file: ``onset,Hz,duration`` rows -> (intervals (notes, 2) in s, pitches in Hz)."""
-    path = Path(path)
-    try:
-        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"{path}: not an onset,frequency,duration CSV ({error})") from None
+    data = _numeric_csv(path, "onset,frequency,duration")
     if data.shape[1] != 3 or (data[:, 2] <= 0).any() or (data[:, 1] <= 0).any():
         raise DatasetError(f"{path}: needs onset,frequency,duration rows with positive durations and pitches")
     return np.stack([data[:, 0], data[:, 0] + data[:, 2]], axis=1), data[:, 1]

@@ -162,7 +162,21 @@ def patch_spectra(samples: torch.Tensor, window: torch.Tensor, stft: STFTConfig)
     return spectra.transpose(1, 2)
 
 
-class PatchSampler:
+class _Magnitudes:
+    """What a source of complex patch spectra (``spectra``) also gives: their magnitudes."""
+
+    def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def batch_with_accompaniment(
+        self, size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Magnitudes of the mixture, the voice and the accompaniment of ``spectra``'s draws."""
+        vocals, accompaniment = self.spectra(size, generator)
+        return (vocals + accompaniment).abs(), vocals.abs(), accompaniment.abs()
+
+
+class PatchSampler(_Magnitudes):
     """Random spectrogram patches with augmentation, drawn from a seeded generator.
 
     Each track's stems are transformed once at the model's rate; a patch is one
@@ -241,13 +255,6 @@ class PatchSampler:
         """
         mixture, vocals, _ = self.batch_with_accompaniment(size, generator)
         return mixture, vocals
-
-    def batch_with_accompaniment(
-        self, size: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Like ``batch`` (the same draws), plus the accompaniment's magnitudes."""
-        vocals, accompaniment = self.spectra(size, generator)
-        return (vocals + accompaniment).abs(), vocals.abs(), accompaniment.abs()
 
     def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """The complex spectra behind ``batch_with_accompaniment`` (the same draws).
@@ -362,7 +369,7 @@ def _uniform(generator: torch.Generator, low: float = 0.0, high: float = 1.0) ->
     return low + (high - low) * float(torch.rand((), generator=generator))
 
 
-class DevicePatches:
+class DevicePatches(_Magnitudes):
     """A ``PatchSampler``'s spectra on a device (a GPU), cut into batches by one gather each.
 
     Drawing patch by patch costs about 2 ms of CPU per patch, more than a GPU step of these
@@ -392,13 +399,6 @@ class DevicePatches:
             self.span = torch.arange(sampler.extra.span, device=device)
             self.window = sampler.extra.window.to(device)
         self.eq_matrix = sampler.eq_matrix.to(device)
-
-    def batch_with_accompaniment(
-        self, size: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``PatchSampler.batch_with_accompaniment``, computed on the device."""
-        vocals, accompaniment = self.spectra(size, generator)
-        return (vocals + accompaniment).abs(), vocals.abs(), accompaniment.abs()
 
     def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``PatchSampler.spectra``, computed on the device."""
