@@ -40,6 +40,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         model=args.model,
         audio_format=args.format,
         bits=args.bits,
+        bitrate=args.bitrate,
         clip=args.clip,
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
@@ -212,6 +213,7 @@ def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
         limit=args.limit,
         progress=not args.quiet,
         crepe_weights=args.crepe_weights,
+        hop=args.hop,
     )
     print(scores.markdown())
     if args.output:
@@ -267,7 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--model", default="default", help="bundled model name or checkpoint path")
     separate.add_argument("--threads", type=int, metavar="N",
                           help="CPU threads (default: one per core; 1 leaves the other cores free)")
-    separate.add_argument("--format", choices=("wav", "flac"), default="wav")
+    separate.add_argument("--format", choices=("wav", "flac", "mp3", "ogg", "opus", "m4a"), default="wav",
+                          help="stem files (default wav); mp3, ogg (Vorbis), opus and m4a (AAC) are encoded "
+                               "through PyAV, no ffmpeg needed")
+    separate.add_argument("--bitrate", type=int, metavar="KBPS",
+                          help="kbit/s of compressed stems (default: 192, opus 128)")
     separate.add_argument("--bits", type=int, choices=(16, 24, 32),
                           help="sample size; 32 writes float wav (default: 32 for wav, 24 for flac)")
     separate.add_argument("--clip", choices=("rescale", "clip"), default="rescale",
@@ -327,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="comma-separated: clean, mixture, separated (ours), spleeter (Spleeter's vocals)")
     evaluate_pitch.add_argument("--model", default="default", help="separation model for 'separated'")
     evaluate_pitch.add_argument("--limit", type=int, help="only the first N MIR-1K clips")
+    evaluate_pitch.add_argument("--hop", type=float, default=0.01, help="seconds between frames (default 0.01)")
     evaluate_pitch.add_argument("-o", "--output", help="folder for per_clip.csv, summary.json, summary.md")
     evaluate_pitch.add_argument("--crepe-weights", metavar="PATH",
                                 help="CREPE tiny weights instead of the bundled ones (e.g. from train-pitch)")

@@ -410,18 +410,33 @@ class AudioWriter:
             self.discard()
             raise AudioWriteError(f"cannot write {self.path}: {reason}") from None
 
-    def commit(self, *, subtype: str, gain: float = 1.0, overwrite: bool = False, publish: bool = True) -> Path:
+    def commit(self, *, subtype: str, gain: float = 1.0, overwrite: bool = False, publish: bool = True,
+               kbps: int | None = None) -> Path:
         """Close, convert to ``subtype`` (``gain`` applied, integer formats clipped) and rename.
 
+        A compressed container (``encode.COMPRESSED``: mp3, ogg, opus, m4a) is encoded instead,
+        at ``kbps`` (the format's default when None), clipped to full scale; ``subtype`` is unused.
         With ``publish=False`` the converted file waits under its hidden name until
         ``publish``: the slow conversion of every stem comes first, then renames that take
         microseconds, so an interruption hardly ever leaves one stem of a pair.
         """
         import soundfile
 
+        from vocalsep.audio.encode import COMPRESSED, encode
+
         container = self.path.suffix.lower().lstrip(".")
         try:
             self._handle.close()
+            if container in COMPRESSED:
+                if self.path.exists() and not overwrite:
+                    raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
+                self.final_name = temporary_sibling(self.path, f".part.{container}")
+                with soundfile.SoundFile(self.temp_name) as source:
+                    blocks = (np.clip(block.T * np.float64(gain), -1.0, 1.0)
+                              for block in source.blocks(blocksize=1 << 16, dtype="float32", always_2d=True))
+                    encode(blocks, self.final_name, container, self.sample_rate, source.channels, kbps)
+                self._remove("temp_name")
+                return self.publish(overwrite=overwrite) if publish else self.path
             if container not in SUBTYPES or subtype not in SUBTYPES[container]:
                 raise AudioWriteError(f"{self.path}: {container} cannot store {subtype} samples")
             if self.path.exists() and not overwrite:

@@ -193,6 +193,7 @@ def evaluate_pitch(
     limit: int | None = None,
     progress: bool = False,
     crepe_weights: str | Path | None = None,
+    hop: float = 0.01,
 ) -> PitchScores:
     """Score pitch trackers on MIR-1K (three conditions) and vocadito (clean and separated).
 
@@ -218,6 +219,8 @@ def evaluate_pitch(
     crepe_weights : str or Path, optional
         CREPE tiny weights to use instead of the bundled ones (e.g. a ``vocalsep train-pitch``
         run's ``weights-<step>.pth``).
+    hop : float
+        Seconds between the trackers' frames (``track_pitch(hop=...)``).
 
     Returns
     -------
@@ -262,7 +265,8 @@ def evaluate_pitch(
     for dataset, path, reference in jobs:
         for condition, audio, rate in _condition_audio(dataset, path, conditions, separator, peer):
             for name in trackers:
-                track = track_pitch(audio, rate, tracker=name, network=network if name == "crepe-tiny" else None)
+                track = track_pitch(audio, rate, tracker=name, hop=hop,
+                                    network=network if name == "crepe-tiny" else None)
                 results.add(dataset, path.stem, name, condition, score(reference, track))
         if bar is not None:
             bar.update(1)

@@ -41,6 +41,7 @@ def separate_file(
     separator: Separator | None = None,
     model: str | Path = "default",
     audio_format: str = "wav", bits: int | None = None, clip: str = "rescale",  # the stem files
+    bitrate: int | None = None,
     overwrite: bool = False, skip_existing: bool = False,  # what to do with existing outputs
     progress: bool = False,
     on_progress: Callable[[int, int | None], None] | None = None,
@@ -61,10 +62,14 @@ def separate_file(
         A loaded model; by default ``Separator.from_pretrained(model)``.
     model : str or Path
         Bundled model name or checkpoint path, used when ``separator`` is None.
-    audio_format : {"wav", "flac"}
+    audio_format : {"wav", "flac", "mp3", "ogg", "opus", "m4a"}
+        The compressed ones are encoded through PyAV (``audio.encode``), resampled where the
+        format cannot store the song's rate (Opus: 48 kHz at most; a warning says so).
     bits : {16, 24, 32}, optional
-        Sample size; 32 writes float wav. Default: 32 for wav (stems sum exactly to the
-        input, which may itself exceed full scale), 24 for flac.
+        Sample size (wav and flac); 32 writes float wav. Default: 32 for wav (stems sum
+        exactly to the input, which may itself exceed full scale), 24 for flac.
+    bitrate : int, optional
+        kbit/s of compressed stems (default: 192, Opus 128).
     clip : {"rescale", "clip", "none"}
         What to do when a stem exceeds full scale (see ``output_gain``).
     overwrite : bool
@@ -87,7 +92,7 @@ def separate_file(
         written or none is.
     """
     result = process_song(input_path, output_dir, stems=True, pictures=("spectrograms",) if plot else (),
-                          separator=separator, model=model, audio_format=audio_format, bits=bits, clip=clip,
+                          separator=separator, model=model, audio_format=audio_format, bits=bits, bitrate=bitrate, clip=clip,
                           overwrite=overwrite, skip_existing=skip_existing, progress=progress, on_progress=on_progress)
     return result.paths
 

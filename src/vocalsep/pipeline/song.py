@@ -10,12 +10,14 @@ Every front end (``vocalsep separate``, ``pitch``, ``plot``, the web page) calls
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vocalsep.audio.encode import COMPRESSED, check_channels, encoded_rate
 from vocalsep.audio.io import AudioReader, AudioWriter, Resampler
 from vocalsep.errors import AudioWriteError, ConfigError, SampleRangeError
 from vocalsep.files import atomic_write_bytes, folder_lock
@@ -100,6 +102,7 @@ def process_song(
     hop: float = 0.01,
     audio_format: str = "wav",
     bits: int | None = None,
+    bitrate: int | None = None,
     clip: str = "rescale",
     overwrite: bool = False,
     skip_existing: bool = False,
@@ -130,7 +133,7 @@ def process_song(
     tracker : {"crepe-tiny", "pyin"}
     hop : float
         Seconds between F0 frames.
-    audio_format, bits, clip
+    audio_format, bits, bitrate, clip
         Stem files, as ``separate_file``.
     overwrite : bool
         Replace existing outputs instead of refusing.
@@ -173,6 +176,11 @@ def process_song(
     rate = reader.sample_rate
     if stems and audio_format == "flac" and not flac_can_store(rate):
         raise AudioWriteError(f"{input_path}: flac cannot store a rate of {rate} Hz (use wav)")
+    if stems and audio_format in COMPRESSED:
+        check_channels(audio_format, reader.channels)  # before minutes of separation, not after
+        if encoded_rate(audio_format, rate) != rate:
+            warnings.warn(f"{input_path.name}: {audio_format} cannot store {rate} Hz; "
+                          f"its stems are written at {encoded_rate(audio_format, rate)} Hz", stacklevel=2)
     if separating and separator is None:
         separator = Separator.from_pretrained(model)
     vocals_reader = AudioReader(vocals_path) if vocals_path is not None else None
@@ -214,7 +222,7 @@ def process_song(
             peak = max(writer.peak for writer in writers.values())
             gain = output_gain(peak, "none" if subtype == "FLOAT" else clip)
             for stem in STEM_NAMES:  # the slow conversions first, then the pair of renames
-                writers[stem].commit(subtype=subtype, gain=gain, overwrite=overwrite, publish=False)
+                writers[stem].commit(subtype=subtype, gain=gain, overwrite=overwrite, publish=False, kbps=bitrate)
             with folder_lock(paths["vocals"].parent):  # another process's pair never mixes with ours
                 for stem in STEM_NAMES:
                     published.append(writers[stem].publish(overwrite=overwrite))

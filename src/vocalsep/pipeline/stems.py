@@ -39,13 +39,24 @@ def flac_can_store(sample_rate: int) -> bool:
 
 
 def stem_subtype(audio_format: str, bits: int | None) -> str:
-    """The libsndfile subtype of stems in ``audio_format`` with ``bits`` (default: 32 for wav, 24 for flac)."""
+    """The libsndfile subtype of stems in ``audio_format`` with ``bits`` (default: 32 for wav, 24 for flac).
+
+    Compressed formats (mp3, ogg, opus, m4a) have no sample size: "" for them, and ``bits`` refused.
+    """
+    from vocalsep.audio.encode import COMPRESSED
+
+    if audio_format in COMPRESSED:
+        if bits is not None:
+            raise ConfigError(f"--bits is for wav and flac; {audio_format} takes --bitrate")
+        return ""
     if bits is None:
         bits = 32 if audio_format == "wav" else 24
     if bits not in SUBTYPE_FOR_BITS:
         raise ConfigError(f"bits must be 16, 24 or 32, not {bits}")
     subtype = SUBTYPE_FOR_BITS[bits]
-    if audio_format not in SUBTYPES or subtype not in SUBTYPES[audio_format]:
+    if audio_format not in SUBTYPES:
+        raise ConfigError(f"unknown stem format {audio_format!r} (use wav, flac, {', '.join(COMPRESSED)})")
+    if subtype not in SUBTYPES[audio_format]:
         raise ConfigError(f"{audio_format} cannot store {bits}-bit {'float' if bits == 32 else 'integer'} samples")
     return subtype
 
