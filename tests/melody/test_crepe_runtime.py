@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vocalsep.melody.trackers.crepe import crepe_runner, load_crepe_tiny, normalize_frames
+from vocalsep.melody.trackers.crepe import crepe_network, crepe_runner, load_crepe_tiny, normalize_frames
+
+
+def _copy_of_the_bundled_network():  # noqa: ANN202
+    network = crepe_network()
+    network.load_state_dict(load_crepe_tiny().state_dict())
+    return network.eval()
 
 
 def test_onnx_activations_equal_the_torch_networks(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
-    network = load_crepe_tiny()
+    network = _copy_of_the_bundled_network()  # its own object: no runner kept from other tests
     frames = normalize_frames(torch.randn(37, 1024, generator=torch.Generator().manual_seed(0)))
     with torch.inference_mode():
         expected = network(frames).numpy()
@@ -23,9 +29,7 @@ def test_onnx_activations_equal_the_torch_networks(tmp_path, monkeypatch) -> Non
 
 def test_a_network_whose_weights_change_gets_a_new_export(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
-    network = load_crepe_tiny(None).__class__()  # untrained, its own object
-    network.load_state_dict(load_crepe_tiny().state_dict())
-    network.eval()
+    network = _copy_of_the_bundled_network()
     frames = normalize_frames(torch.randn(5, 1024, generator=torch.Generator().manual_seed(1)))
     before = crepe_runner(network)(frames)
     with torch.no_grad():
