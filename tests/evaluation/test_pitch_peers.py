@@ -9,7 +9,16 @@ import pytest
 
 from vocalsep.errors import ConfigError
 from vocalsep.evaluation.pitch_peers import available_peers, register_peers
+from vocalsep.melody.trackers import unregister
 from vocalsep.melody.tracking import track_pitch
+
+
+@pytest.fixture(autouse=True)
+def _peers_only_while_testing():  # noqa: ANN202
+    """The peers leave the registry as they found it (other tests check its exact contents)."""
+    yield
+    for name in ("fcpe", "melodia"):
+        unregister(name)
 
 
 def _tone(seconds: float = 2.0, rate: int = 16000, f0: float = 220.0) -> np.ndarray:

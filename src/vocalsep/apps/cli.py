@@ -192,10 +192,15 @@ def cmd_plot_training(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_pitch(args: argparse.Namespace) -> int:
-    from vocalsep.evaluation.melody import evaluate_pitch
-    from vocalsep.evaluation.pitch_peers import register_peers
+    from vocalsep.evaluation.pitch_peers import peers_registered
 
-    register_peers()  # fcpe and melodia, where their packages are installed
+    with peers_registered():  # fcpe and melodia, where their packages are installed
+        return _evaluate_pitch(args)
+
+
+def _evaluate_pitch(args: argparse.Namespace) -> int:
+    from vocalsep.evaluation.melody import evaluate_pitch
+
     datasets = {d.strip() for d in args.datasets.split(",") if d.strip()}
     unknown = datasets - {"mir1k", "vocadito"}
     if unknown or not datasets:

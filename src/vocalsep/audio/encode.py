@@ -75,7 +75,7 @@ def encode(blocks: Iterable[np.ndarray], path: str, audio_format: str, sample_ra
         return
     import av
 
-    from vocalsep.audio.io import Resampler
+    from vocalsep.audio.resampling import Resampler
 
     rate = encoded_rate(audio_format, sample_rate)
     resampler = Resampler(sample_rate, rate) if rate != sample_rate else None

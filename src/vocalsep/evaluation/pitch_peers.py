@@ -19,15 +19,17 @@ other trackers; neither has a confidence, so it is 1 on voiced frames and 0 else
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import types
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
 
 from vocalsep.errors import ConfigError
-from vocalsep.melody.trackers import TRACKERS, register
+from vocalsep.melody.trackers import TRACKERS, register, unregister
 from vocalsep.melody.trackers.base import ANALYSIS_RATE, FrameEstimates, Tracker, TrackerSettings
 
 #: FCPE's voicing threshold on its activations (torchfcpe's own default).
@@ -117,6 +119,18 @@ def available_peers() -> list[str]:
     """The peers whose packages are installed here."""
     found = {"fcpe": "torchfcpe", "melodia": "essentia"}
     return [name for name in PEERS if importlib.util.find_spec(found[name]) is not None]
+
+
+@contextlib.contextmanager
+def peers_registered() -> Iterator[list[str]]:
+    """The installed peers registered for the ``with`` block only (the registry is process-wide)."""
+    added = [name for name in available_peers() if name not in TRACKERS]
+    register_peers()
+    try:
+        yield [name for name in PEERS if name in TRACKERS]
+    finally:
+        for name in added:
+            unregister(name)
 
 
 def register_peers() -> list[str]:
