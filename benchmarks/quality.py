@@ -102,7 +102,7 @@ def wiener_filtered(separator: Separator, iterations: int = 1, eps: float = 1e-1
 #: The levers of issue 12, each a 500-step run from the shipped weights (configs/lever-*.toml),
 #: beside the runs of the chain that continue the shipped model (MODEL_CARD.md).
 LEVERS = ("control", "wave", "4096", "music", "eq", "speed", "stereo")
-CHAIN = ("unseen-ft1", "unseen-ft2")
+CHAIN = ("unseen-ft1", "unseen-ft2", "combined-ft1")
 
 #: Training runs with calibration rows ``<run>+s<sharpness>``.
 CALIBRATED_RUNS = ("default-v1", "wide", "fast", "default")
