@@ -21,9 +21,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
-from vocalsep.audio.io import resample
+from vocalsep.audio.io import resample, save_audio
 from vocalsep.config import RunConfig
 from vocalsep.datasets import StemTrack, training_set
 
@@ -47,12 +46,9 @@ def draw_shifts(count: int, low: float, high: float, rng: np.random.Generator) -
 
 
 def write_track(track: StemTrack, folder: Path) -> None:
-    """Both stems as 16-bit FLAC (clipped to full scale), each written under a temporary name first."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Both stems as 16-bit FLAC (clipped to full scale), each written atomically (``save_audio``)."""
     for stem in ("vocals", "accompaniment"):
-        partial = folder / f"{stem}.partial.flac"
-        soundfile.write(partial, np.clip(getattr(track, stem), -1, 1).T, track.sample_rate, subtype="PCM_16")
-        partial.replace(folder / f"{stem}.flac")  # a killed run never leaves a half-written stem
+        save_audio(folder / f"{stem}.flac", getattr(track, stem), track.sample_rate, subtype="PCM_16", overwrite=True)
 
 
 def main() -> None:

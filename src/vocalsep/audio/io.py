@@ -355,28 +355,24 @@ class AudioWriter:
         container = self.path.suffix.lower().lstrip(".")
         try:
             self._handle.close()
-            if container in COMPRESSED:
-                if self.path.exists() and not overwrite:
-                    raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
-                self.final_name = temporary_sibling(self.path, f".part.{container}")
-                with soundfile.SoundFile(self.temp_name) as source:
-                    blocks = (np.clip(block.T * np.float64(gain), -1.0, 1.0)
-                              for block in source.blocks(blocksize=1 << 16, dtype="float32", always_2d=True))
-                    encode(blocks, self.final_name, container, self.sample_rate, source.channels, kbps)
-                self._remove("temp_name")
-                return self.publish(overwrite=overwrite) if publish else self.path
-            if container not in SUBTYPES or subtype not in SUBTYPES[container]:
+            compressed = container in COMPRESSED
+            if not compressed and (container not in SUBTYPES or subtype not in SUBTYPES[container]):
                 raise AudioWriteError(f"{self.path}: {container} cannot store {subtype} samples")
             if self.path.exists() and not overwrite:
                 raise AudioWriteError(f"{self.path} exists (use --overwrite to replace it)")
             self.final_name = temporary_sibling(self.path, f".part.{container}")
-            with soundfile.SoundFile(self.temp_name) as source, soundfile.SoundFile(
-                self.final_name, "w", self.sample_rate, source.channels, subtype=subtype, format=container.upper()
-            ) as target:
-                for block in source.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
-                    # in float64: for input near float32's maximum the gain (1/peak) is subnormal in float32
-                    block = block * np.float64(gain) if gain != 1.0 else block
-                    target.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
+            with soundfile.SoundFile(self.temp_name) as source:
+                # in float64: for input near float32's maximum the gain (1/peak) is subnormal in float32
+                blocks = (block * np.float64(gain) if gain != 1.0 else block
+                          for block in source.blocks(blocksize=1 << 18, dtype="float32", always_2d=True))
+                if compressed:
+                    encode((np.clip(block, -1.0, 1.0).T for block in blocks), self.final_name, container,
+                           self.sample_rate, source.channels, kbps)
+                else:
+                    with soundfile.SoundFile(self.final_name, "w", self.sample_rate, source.channels, subtype=subtype,
+                                             format=container.upper()) as target:
+                        for block in blocks:
+                            target.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
         except AudioWriteError:
             self.discard()
             raise

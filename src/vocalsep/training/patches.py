@@ -224,7 +224,6 @@ class PatchSampler(_Magnitudes):
         self.stft = stft
         self.vocals: list[torch.Tensor] = []
         self.accompaniment: list[torch.Tensor] = []
-        accompaniment_rms = [float(np.sqrt(np.mean(np.square(t.accompaniment, dtype=np.float64)))) for t in tracks]
         for track in tracks:
             for stem, store in ((track.vocals, self.vocals), (track.accompaniment, self.accompaniment)):
                 waveform = torch.from_numpy(resample(stem, track.sample_rate, stft.sample_rate))
@@ -238,7 +237,7 @@ class PatchSampler(_Magnitudes):
         #: Gain that brings each extra clip to the stem accompaniments' median level (or 1).
         self.extra_level = [1.0] * len(clips)
         if config.match_extra_level and len(clips):
-            target = float(np.median(accompaniment_rms))
+            target = float(np.median([np.sqrt(np.mean(np.square(t.accompaniment, dtype=np.float64))) for t in tracks]))
             self.extra_level = [target / max(rms, 1e-4) for rms in clips.rms]  # a near-silent clip: at most x1e4
         self.eq_matrix = equaliser_matrix(stft)
 
