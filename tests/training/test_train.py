@@ -51,11 +51,11 @@ def _kill_during_step_five(config: RunConfig, run: Path, monkeypatch: pytest.Mon
     calls = {"n": 0}
     original = data_module.PatchSampler.spectra
 
-    def crash_after_four(self, size, generator):  # noqa: ANN001
+    def crash_after_four(self, size, generator, **share):  # noqa: ANN001
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return original(self, size, generator)
+        return original(self, size, generator, **share)
 
     monkeypatch.setattr(data_module.PatchSampler, "spectra", crash_after_four)
     with pytest.raises(KeyboardInterrupt):

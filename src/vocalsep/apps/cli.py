@@ -66,7 +66,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = RunConfig.from_file(args.config)
     run_dir = Path(args.run) if args.run else Path("runs") / config.name
-    summary = train(config, run_dir, progress=not args.quiet, device=args.device)
+    summary = train(config, run_dir, progress=not args.quiet, device=args.device, until=args.until)
+    if summary["rank"] != 0:  # under torchrun: rank 0 speaks for the run
+        return 0
     print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s; "
           f"best validation {summary['validation']}; model: {run_dir / 'best.pt'}")
     return 0
@@ -368,9 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on stems (resumes an interrupted run)")
     train.add_argument("--config", required=True, help="run configuration (TOML), e.g. configs/default.toml")
-    train.add_argument("--run", help="run folder (default: runs/<name>)")
+    # --run-dir: under torchrun, whose own --run-path makes "--run" an ambiguous abbreviation
+    train.add_argument("--run", "--run-dir", dest="run", help="run folder (default: runs/<name>)")
     train.add_argument("--device", default="cpu",
                        help="cpu (default), cuda, cuda:N or auto (CUDA when present); a run resumes on any")
+    train.add_argument("--until", type=int, metavar="STEP",
+                       help="stop after this step with a checkpoint (the same command resumes the run)")
     train.add_argument("-q", "--quiet", action="store_true")
     train.set_defaults(handler=cmd_train)
 

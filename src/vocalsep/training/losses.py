@@ -54,12 +54,25 @@ def waveform_sdr_loss(
     Tensor, scalar
         0 when no patch of the batch holds a voice.
     """
+    total, voiced = waveform_sdr_sum(estimate, reference, mixture, stft, window)
+    return -total / voiced.clamp_min(1)
+
+
+def waveform_sdr_sum(
+    estimate: torch.Tensor, reference: torch.Tensor, mixture: torch.Tensor, stft: STFTConfig, window: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SDR in dB summed over the patches with a voice, and their count (``waveform_sdr_loss``'s parts).
+
+    Data-parallel training divides the sum by the count over every rank's patches, so the
+    mean is that of the global batch.
+    """
     voice = synthesise(reference, stft, window)
     error = (voice - synthesise(estimate, stft, window)).square().sum(dim=1)
     energy = voice.square().sum(dim=1)
     mixture_energy = synthesise(mixture, stft, window).square().sum(dim=1)
     voiced = energy > SILENT_VOICE * mixture_energy
+    count = voiced.sum().to(energy.dtype)
     if not bool(voiced.any()):
-        return estimate.real.sum() * 0  # keeps the graph: a batch of silences adds nothing
+        return estimate.real.sum() * 0, count  # keeps the graph: a batch of silences adds nothing
     sdr = 10 * torch.log10(energy[voiced] / (error[voiced] + SDR_FLOOR * energy[voiced]))
-    return -sdr.mean()
+    return sdr.sum(), count

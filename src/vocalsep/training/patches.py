@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -44,6 +44,13 @@ class PatchDraws:
     extra: torch.Tensor
     vocal_eq: torch.Tensor | None = None
     accompaniment_eq: torch.Tensor | None = None
+
+    def share(self, rank: int, ranks: int) -> PatchDraws:
+        """The ``rank``-th of ``ranks`` equal consecutive parts of the patches (one data-parallel process's)."""
+        size = len(self.vocal_track) // ranks
+        rows = slice(rank * size, (rank + 1) * size)
+        return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)
+                                if getattr(self, f.name) is not None})
 
 
 #: Anchor frequencies of the random equaliser: a gain per band, interpolated in log frequency.
@@ -163,10 +170,24 @@ def patch_spectra(samples: torch.Tensor, window: torch.Tensor, stft: STFTConfig)
 
 
 class _Magnitudes:
-    """What a source of complex patch spectra (``spectra``) also gives: their magnitudes."""
+    """What a source of complex patch spectra (``spectra_of``) also gives: seeded batches, shares, magnitudes."""
 
-    def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    sampler: PatchSampler  # whose ``draw`` makes the random choices
+
+    def spectra_of(self, draws: PatchDraws) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def spectra(
+        self, size: int, generator: torch.Generator, *, rank: int = 0, ranks: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The complex spectra of ``size`` seeded patches (see ``PatchSampler.spectra_of``).
+
+        With ``ranks`` > 1 (data-parallel training) the choices of ``size * ranks`` patches
+        are drawn, the same global batch as one process with ``size * ranks``, and only the
+        ``rank``-th share is computed: the shares of the ranks are disjoint and together are
+        that batch.
+        """
+        return self.spectra_of(self.sampler.draw(size * ranks, generator).share(rank, ranks))
 
     def batch_with_accompaniment(
         self, size: int, generator: torch.Generator
@@ -255,15 +276,18 @@ class PatchSampler(_Magnitudes):
         mixture, vocals, _ = self.batch_with_accompaniment(size, generator)
         return mixture, vocals
 
-    def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The complex spectra behind ``batch_with_accompaniment`` (the same draws).
+    @property
+    def sampler(self) -> PatchSampler:  # type: ignore[override]
+        return self
+
+    def spectra_of(self, draws: PatchDraws) -> tuple[torch.Tensor, torch.Tensor]:
+        """The complex spectra of drawn patches (``draw``), as ``batch_with_accompaniment`` gives them.
 
         Returns
         -------
-        vocals, accompaniment : Tensor, shape (size * channels, input_bins, patch_frames), complex64
+        vocals, accompaniment : Tensor, shape (patches * channels, input_bins, patch_frames), complex64
             The mixture is their sum (the STFT is linear).
         """
-        draws = self.draw(size, generator)
         patch = self.config.patch_frames
         extra_spectra: dict[int, torch.Tensor] = {}
         if bool(draws.extra.any()):  # all extra patches in one batched FFT
@@ -399,9 +423,8 @@ class DevicePatches(_Magnitudes):
             self.window = sampler.extra.window.to(device)
         self.eq_matrix = sampler.eq_matrix.to(device)
 
-    def spectra(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``PatchSampler.spectra``, computed on the device."""
-        draws = self.sampler.draw(size, generator)
+    def spectra_of(self, draws: PatchDraws) -> tuple[torch.Tensor, torch.Tensor]:
+        """``PatchSampler.spectra_of``, computed on the device."""
         vocal = self._gather(self.vocals, draws.vocal_track, draws.vocal_channel, draws.vocal_offset)
         extra = draws.extra
         if not bool(extra.any()):

@@ -1,4 +1,8 @@
-"""Training loop: seeded patches, periodic validation, resumable checkpoints, JSON-lines log."""
+"""Training loop: seeded patches, periodic validation, resumable checkpoints, JSON-lines log.
+
+One process, or data-parallel ranks under ``torchrun`` (``training.distributed``) that train
+as one process with their global batch would.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ import torch
 
 from vocalsep.separation.checkpoint import model_payload, read_checkpoint, resolve_model, save_checkpoint
 from vocalsep.config import ModelConfig, RunConfig
-from vocalsep.training.losses import waveform_sdr_loss
+from vocalsep.training.distributed import Ranks, data_parallel, process_group, ranks_from_environment
+from vocalsep.training.losses import waveform_sdr_sum
 from vocalsep.training.patches import DevicePatches, PatchSampler
 from vocalsep.datasets import extra_accompaniment, training_tracks
 from vocalsep.errors import ConfigError
@@ -58,10 +63,6 @@ class WeightAverage:
             average.lerp_(current, 1 - decay)
         for average, current in zip(self.model.buffers(), model.buffers()):
             average.copy_(current)
-
-
-
-
 
 
 def training_device(name: str) -> torch.device:
@@ -129,7 +130,8 @@ def stereo_from_mono(mono: dict[str, torch.Tensor], stereo: dict[str, torch.Tens
 
 
 def train(
-    config: RunConfig, run_dir: str | Path, *, progress: bool = True, device: str = "cpu"
+    config: RunConfig, run_dir: str | Path, *, progress: bool = True, device: str = "cpu",
+    until: int | None = None, ranks: Ranks | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run in ``run_dir``; returns the training summary.
 
@@ -139,11 +141,23 @@ def train(
     ``device`` runs the network's steps there (see ``training_device``); patches are
     drawn on the CPU with the same seeded generators, validation runs on a CPU copy, and
     checkpoints hold CPU tensors, so a run can resume on another device.
-    """
-    target = training_device(device)
-    from tqdm import tqdm
 
-    run_dir = Path(run_dir)
+    ``until`` stops after that many steps with a checkpoint, to resume later (a time slot
+    on a shared machine). ``ranks`` (default: what ``torchrun`` set in the environment) are
+    the data-parallel processes: each computes its share of every global batch of
+    ``config.train.batch_size`` per rank; only rank 0 validates, logs and writes files.
+    """
+    if until is not None and until < 1:
+        raise ConfigError(f"--until must be a step of at least 1, not {until}")
+    ranks = ranks or ranks_from_environment()
+    target = ranks.device(training_device(device))
+    with process_group(ranks, target):
+        return _train(config, Path(run_dir), progress=progress and ranks.leader, target=target,
+                      stop=min(config.train.steps, until or config.train.steps), ranks=ranks)
+
+
+def _check_run_folder(config: RunConfig, run_dir: Path) -> None:
+    """Write the run's configuration, or refuse a folder that holds another run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     if config_path.exists():
@@ -154,6 +168,15 @@ def train(
             raise ConfigError(f"{run_dir} holds a run with another configuration; use a new folder")
     else:
         atomic_write_bytes(config_path, json.dumps(config.to_dict(), indent=2).encode())  # a kill never leaves half
+
+
+def _train(config: RunConfig, run_dir: Path, *, progress: bool, target: torch.device, stop: int,
+           ranks: Ranks) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    if ranks.leader:
+        _check_run_folder(config, run_dir)
+    ranks.barrier()  # the others read the folder once rank 0 has accepted it
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
 
@@ -167,6 +190,7 @@ def train(
         torch.manual_seed(config.train.seed)
         estimator = MaskEstimator(config.model)
     estimator.to(target)
+    network = data_parallel(estimator, ranks, target)  # what the steps run; ``estimator`` is its module
     optimizer = torch.optim.AdamW(
         estimator.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay
     )
@@ -187,38 +211,42 @@ def train(
     # what validation scores and best.pt keeps: the average when there is one
     evaluated = average.model if average is not None else estimator
 
-    log = (run_dir / "log.jsonl").open("a")
+    log = (run_dir / "log.jsonl").open("a") if ranks.leader else None
     summary_base = {
         "train_tracks": len(train_tracks),
         "train_seconds_of_audio": round(sum(t.seconds for t in train_tracks), 1),
         "valid_tracks": [t.name for t in valid_tracks],
         "extra_accompaniment_seconds": round(sampler.extra.seconds, 1) if sampler.extra is not None else 0.0,
         "device": str(target),
+        "ranks": ranks.world,
         "config": config.to_dict(),
     }
     loss_fn = torch.nn.functional.l1_loss if config.train.loss == "l1" else torch.nn.functional.mse_loss
     synthesis_window = torch.hann_window(config.model.stft.n_fft, device=target)
     bar = tqdm(total=config.train.steps, initial=state["step"], disable=not progress, desc=config.name)
     running = []
-    while state["step"] < config.train.steps:
+    while state["step"] < stop:
         started = time.perf_counter()
         step = state["step"]
         estimator.train()
-        vocal_spectra, accompaniment_spectra = patches.spectra(config.train.batch_size, batch_generator(config, step))
+        vocal_spectra, accompaniment_spectra = patches.spectra(config.train.batch_size, batch_generator(config, step),
+                                                               rank=ranks.rank, ranks=ranks.world)
         mixture_spectra = vocal_spectra + accompaniment_spectra
         mixture, vocals, accompaniment = mixture_spectra.abs(), vocal_spectra.abs(), accompaniment_spectra.abs()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        mask = estimator(mixture)
+        mask = network(mixture)
         loss = loss_fn(mask * mixture, vocals)
         if config.train.accompaniment_weight:
             # The accompaniment is what the mask leaves; scoring it penalises voice left behind.
             remainder = (1 - mask).clamp_min(0) * mixture
             loss = loss + config.train.accompaniment_weight * loss_fn(remainder, accompaniment)
         if config.train.waveform_weight:
-            # the voice as it is heard: the mask on the mixture's phase, synthesised, against the true voice
-            loss = loss + config.train.waveform_weight * waveform_sdr_loss(
+            # the voice as it is heard: the mask on the mixture's phase, synthesised, against the true voice;
+            # the mean over the global batch's voiced patches (times the ranks: their gradients are averaged)
+            sdr, voiced = waveform_sdr_sum(
                 mask * mixture_spectra, vocal_spectra, mixture_spectra, config.model.stft, synthesis_window)
+            loss = loss - config.train.waveform_weight * ranks.world * sdr / ranks.sum(voiced).clamp_min(1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -233,32 +261,15 @@ def train(
 
         done = state["step"]
         if done % config.train.validate_every == 0 or done == config.train.steps:
-            started = time.perf_counter()
-            evaluated.eval()
-            metrics = {}
-            if valid_tracks:  # the separator runs on the CPU: score a CPU copy of a GPU model
-                metrics = validate(evaluated if target.type == "cpu" else copy.deepcopy(evaluated).cpu(), valid_tracks)
-            current = score(metrics)
-            entry = {
-                "step": done,
-                "train_loss": float(torch.stack(running).mean()),
-                "lr": learning_rate(config, step),
-                "train_seconds": round(state["seconds"], 1),
-                "validate_seconds": round(time.perf_counter() - started, 1),
-                **metrics,
-            }
+            train_loss = float(ranks.mean(torch.stack(running).mean()))
             running = []
-            log.write(json.dumps(entry) + "\n")
-            log.flush()
-            if progress:
-                bar.write(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
-            if current > state["best_score"] or not valid_tracks:
-                state["best_score"] = current
-                state["best_metrics"] = {**metrics, "step": done}
-                summary = {**summary_base, "steps": done, "train_seconds": round(state["seconds"], 1),
-                           "validation": state["best_metrics"]}
-                save_checkpoint(run_dir / "best.pt", model_payload(evaluated, config.model, summary))
-        if done % config.train.checkpoint_every == 0 or done == config.train.steps:
+            if ranks.leader:
+                _validate_and_log(evaluated, valid_tracks, target, state, log, bar if progress else None,
+                                  {"step": done, "train_loss": train_loss, "lr": learning_rate(config, step),
+                                   "train_seconds": round(state["seconds"], 1)},
+                                  best_path=run_dir / "best.pt", model_config=config.model, summary_base=summary_base)
+            ranks.barrier()  # the others wait while rank 0 validates
+        if ranks.leader and (done % config.train.checkpoint_every == 0 or done in (stop, config.train.steps)):
             payload = model_payload(estimator, config.model, {})
             payload["optimizer"] = optimizer.state_dict()
             if average is not None:
@@ -266,6 +277,32 @@ def train(
             payload["run_state"] = dict(state)
             save_checkpoint(last_path, payload)
     bar.close()
-    log.close()
+    if log is not None:
+        log.close()
+    ranks.barrier()  # last.pt is whole before any rank returns
     return {**summary_base, "steps": state["step"], "train_seconds": round(state["seconds"], 1),
-            "validation": state["best_metrics"]}
+            "validation": state["best_metrics"], "rank": ranks.rank}
+
+
+def _validate_and_log(
+    evaluated: MaskEstimator, valid_tracks: list, target: torch.device, state: dict[str, Any], log: Any,
+    bar: Any, entry: dict[str, Any], *, best_path: Path, model_config: ModelConfig, summary_base: dict[str, Any],
+) -> None:
+    """Score the model on the validation tracks, log the entry, and keep it in ``best_path`` if it is the best."""
+    started = time.perf_counter()
+    evaluated.eval()
+    metrics = {}
+    if valid_tracks:  # the separator runs on the CPU: score a CPU copy of a GPU model
+        metrics = validate(evaluated if target.type == "cpu" else copy.deepcopy(evaluated).cpu(), valid_tracks)
+    current = score(metrics)
+    entry = {**entry, "validate_seconds": round(time.perf_counter() - started, 1), **metrics}
+    log.write(json.dumps(entry) + "\n")
+    log.flush()
+    if bar is not None:
+        bar.write(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+    if current > state["best_score"] or not valid_tracks:
+        state["best_score"] = current
+        state["best_metrics"] = {**metrics, "step": entry["step"]}
+        summary = {**summary_base, "steps": entry["step"], "train_seconds": entry["train_seconds"],
+                   "validation": state["best_metrics"]}
+        save_checkpoint(best_path, model_payload(evaluated, model_config, summary))
