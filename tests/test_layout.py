@@ -16,7 +16,7 @@ LAYERS = {
     "audio": 1, "onnx_export": 1,
     "separation": 2, "melody": 2, "datasets": 2,
     "pipeline": 3,
-    "evaluation": 4,
+    "evaluation": 4, "cluster": 4,
     "training": 5,
     "apps": 6, "api": 6, "__main__": 7,
 }

@@ -84,7 +84,7 @@ def test_batch_over_a_folder_survives_a_bad_file(tmp_path: Path, model: str, cap
     assert not (tmp_path / "out" / "broken").exists()
     error_lines = [line for line in err.splitlines() if "error" in line]
     assert len(error_lines) == 1 and "broken.mp3" in error_lines[0]
-    assert "1 of 3 file(s) failed" in err
+    assert "3 file(s): 2 separated, 0 skipped (already there), 1 failed" in err
 
 
 @pytest.mark.parametrize(

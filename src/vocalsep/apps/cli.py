@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from vocalsep import __version__
@@ -27,37 +28,55 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from vocalsep.pipeline.separate import find_inputs, separate_files
+    from vocalsep.pipeline.separate import batch_summary, find_inputs, separate_files
 
-    _set_threads(args.threads)
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
-    failures = 0
-    results = separate_files(
-        inputs,
-        args.output,
-        model=args.model,
-        audio_format=args.format,
-        bits=args.bits,
-        bitrate=args.bitrate,
-        clip=args.clip,
-        overwrite=args.overwrite,
-        skip_existing=args.skip_existing,
-        progress=not args.quiet,
-        plot=args.plot,
-    )
-    for path, result in results:
-        if isinstance(result, VocalsepError):
-            failures += 1
-            print(f"vocalsep: error: {result}", file=sys.stderr)
-        else:
-            print(f"{path} -> {result['vocals']} , {result['accompaniment']}")
-            if args.plot:
-                print(f"{path} -> {result['spectrograms.png']}")
-    if failures:
-        print(f"vocalsep: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
+    options = dict(audio_format=args.format, bits=args.bits, bitrate=args.bitrate, clip=args.clip,
+                   overwrite=args.overwrite, skip_existing=args.skip_existing, plot=args.plot)
+    if args.ray is not None:
+        outcomes = _separate_on_ray(inputs, args, options)
+    else:
+        _set_threads(args.threads)
+        outcomes = separate_files(inputs, args.output, model=args.model, progress=not args.quiet, **options)
+    finished = []
+    for outcome in outcomes:
+        finished.append(outcome)
+        for warning in outcome.warnings:
+            print(f"vocalsep: warning: {warning}", file=sys.stderr)
+        if outcome.error is not None:
+            print(f"vocalsep: error: {outcome.error}", file=sys.stderr)
+            continue
+        print(f"{outcome.input} -> {outcome.paths['vocals']} , {outcome.paths['accompaniment']}"
+              f"{' (already there)' if outcome.skipped else ''}")
+        if args.plot:
+            print(f"{outcome.input} -> {outcome.paths['spectrograms.png']}")
+    failures = [outcome for outcome in finished if outcome.error is not None]
+    if len(inputs) > 1 or failures:
+        print(f"vocalsep: {batch_summary(finished)}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _separate_on_ray(inputs: list[Path], args: argparse.Namespace, options: dict) -> Iterator:
+    """The files' outcomes from a Ray cluster, with one progress bar over the files."""
+    from tqdm import tqdm
+
+    from vocalsep.cluster.ray_batch import check_address, separate_on_ray
+
+    check_address(args.ray)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError('--ray needs Ray: pip install "vocalsep[cluster]"') from None
+
+    with tqdm(total=len(inputs), unit="file", disable=args.quiet, desc="separating") as bar:
+        for outcome in separate_on_ray(inputs, args.output, address=args.ray, workers=args.workers,
+                                       threads=args.threads or 1, model=args.model, **options):
+            bar.update(1)
+            bar.clear()
+            yield outcome
+            bar.refresh()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -290,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--skip-existing", action="store_true",
                           help="leave inputs whose two stems already exist (finish an interrupted batch)")
     separate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    separate.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                          help="separate the files on a Ray cluster: alone, start one on this machine; "
+                               "auto or HOST:PORT joins a running one (pip install \"vocalsep[cluster]\")")
+    separate.add_argument("--workers", type=int, metavar="N",
+                          help="with --ray: workers to start (default: the cluster's CPUs / --threads)")
     separate.add_argument("--plot", action="store_true",
                           help="also draw spectrograms.png: mixture and vocals side by side")
     separate.set_defaults(handler=cmd_separate)

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -303,6 +304,22 @@ class AudioReader:
             yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
 
 
+#: libsndfile's command that turns off the PEAK chunk of float files (sndfile.h).
+SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _without_peak_chunk(handle: Any) -> None:
+    """No PEAK chunk in a float file: it holds the time of writing, so the same stems would differ in bytes.
+
+    Through soundfile's libsndfile handle (``sf_command``); where a soundfile version hides
+    it, the file keeps its chunk (readers ignore it).
+    """
+    import soundfile
+
+    with contextlib.suppress(AttributeError):
+        soundfile._snd.sf_command(handle._file, SFC_SET_ADD_PEAK_CHUNK, soundfile._ffi.NULL, 0)
+
+
 class AudioWriter:
     """Write a stem block by block into a hidden float file, then finish it atomically.
 
@@ -371,6 +388,7 @@ class AudioWriter:
                 else:
                     with soundfile.SoundFile(self.final_name, "w", self.sample_rate, source.channels, subtype=subtype,
                                              format=container.upper()) as target:
+                        _without_peak_chunk(target)
                         for block in blocks:
                             target.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
         except AudioWriteError:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vocalsep.errors import AudioReadError, VocalsepError
-from vocalsep.pipeline.song import process_song
+from vocalsep.pipeline.song import SongResult, process_song
 from vocalsep.pipeline.stems import ClippingWarning, flac_can_store, output_gain
 from vocalsep.separation.separator import STEM_NAMES, Separator
 
-__all__ = ["STEM_NAMES", "ClippingWarning", "find_inputs", "flac_can_store", "output_gain", "separate_file",
-           "separate_files"]
+__all__ = ["STEM_NAMES", "ClippingWarning", "FileOutcome", "batch_summary", "find_inputs", "flac_can_store",
+           "output_gain", "separate_file", "separate_files", "separate_one"]
 
 #: Suffixes picked up when a folder is given.
 INPUT_SUFFIXES = {
@@ -91,25 +93,79 @@ def separate_file(
         Stem name -> written path (and ``spectrograms.png`` -> its path with ``plot``). All are
         written or none is.
     """
-    result = process_song(input_path, output_dir, stems=True, pictures=("spectrograms",) if plot else (),
-                          separator=separator, model=model, audio_format=audio_format, bits=bits, bitrate=bitrate, clip=clip,
-                          overwrite=overwrite, skip_existing=skip_existing, progress=progress, on_progress=on_progress)
-    return result.paths
+    return _separate(input_path, output_dir, separator=separator, model=model, audio_format=audio_format,
+                     bits=bits, bitrate=bitrate, clip=clip, overwrite=overwrite, skip_existing=skip_existing,
+                     progress=progress, on_progress=on_progress, plot=plot).paths
+
+
+def _separate(input_path: str | Path, output_dir: str | Path, *, plot: bool = False, **options: object) -> SongResult:
+    """``separate_file``'s work, with what ``process_song`` says about it (whether it was skipped)."""
+    return process_song(input_path, output_dir, stems=True, pictures=("spectrograms",) if plot else (),
+                        **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What became of one input of a batch (``separate_one``), in one process or on a cluster's worker.
+
+    Attributes
+    ----------
+    input : Path
+        The input as it was given.
+    paths : dict
+        Stem name -> path of the outputs (written, or found when skipped); empty when it failed.
+    skipped : bool
+        Its outputs were all there already (``skip_existing``).
+    error : VocalsepError or None
+        Why it failed: one line.
+    warnings : tuple of str
+        The warnings separating it gave (clipping, a format's rate), to show where the batch is driven.
+    """
+
+    input: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+    skipped: bool = False
+    error: VocalsepError | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def separate_one(input_path: Path, output_dir: str | Path, **options: object) -> FileOutcome:
+    """Separate one input of a batch (options of ``separate_file``), catching its one-line error.
+
+    The single-process batch (``separate_files``) and the cluster's workers (``cluster``) both
+    separate each file through here.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = _separate(input_path, output_dir, **options)
+        except VocalsepError as error:
+            outcome = FileOutcome(input_path, error=error)
+        except MemoryError:
+            outcome = FileOutcome(input_path, error=AudioReadError(f"{input_path}: not enough memory to separate this file"))
+        else:
+            outcome = FileOutcome(input_path, paths=result.paths, skipped=result.skipped)
+    return FileOutcome(outcome.input, outcome.paths, outcome.skipped, outcome.error,
+                       tuple(dict.fromkeys(str(w.message) for w in caught)))
+
+
+def batch_summary(outcomes: Iterable[FileOutcome]) -> str:
+    """One line for a finished batch: how many files were separated, skipped and failed."""
+    outcomes = list(outcomes)
+    failed = sum(o.error is not None for o in outcomes)
+    skipped = sum(o.skipped for o in outcomes)
+    return (f"{len(outcomes)} file(s): {len(outcomes) - failed - skipped} separated, {skipped} skipped "
+            f"(already there), {failed} failed")
 
 
 def separate_files(
     inputs: Iterable[str | Path], output_dir: str | Path = "separated", **options: object
-) -> Iterator[tuple[Path, dict[str, Path] | VocalsepError]]:
-    """Separate many files with one loaded model, yielding each input's outputs or its error.
+) -> Iterator[FileOutcome]:
+    """Separate many files with one loaded model, yielding each input's ``FileOutcome``.
 
     One bad file does not stop the others. ``options`` are those of ``separate_file``.
     """
     model = options.pop("model", "default")
     separator = options.pop("separator", None) or Separator.from_pretrained(model)  # type: ignore[arg-type]
     for path in find_inputs(inputs):
-        try:
-            yield path, separate_file(path, output_dir, separator=separator, **options)  # type: ignore[arg-type]
-        except VocalsepError as error:
-            yield path, error
-        except MemoryError:
-            yield path, AudioReadError(f"{path}: not enough memory to separate this file")
+        yield separate_one(path, output_dir, separator=separator, **options)

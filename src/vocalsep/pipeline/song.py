@@ -52,6 +52,7 @@ class SongResult:
 
     paths: dict[str, Path]
     melody: MelodyResult | None = None
+    skipped: bool = False  # every output was already there (``skip_existing``): nothing was done
 
 
 class _Voice:
@@ -166,7 +167,7 @@ def process_song(
     paths |= {f"{name}.png": folder / f"{name}.png" for name in PICTURES if name in pictures}
     if skip_existing:
         if all(path.exists() for path in paths.values()):
-            return SongResult(paths)
+            return SongResult(paths, skipped=True)
         overwrite = True  # a partial set is what an interrupted run leaves: redo it
     if not overwrite:
         for path in paths.values():

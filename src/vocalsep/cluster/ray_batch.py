@@ -1,0 +1,188 @@
+"""``vocalsep separate --ray``: a music library separated on a Ray cluster, one whole file per task.
+
+Each worker is a Ray actor that loads the model once and separates files through
+``pipeline.separate.separate_one``, the code path of the single-process CLI, so its outputs,
+atomic writes, ``--skip-existing`` and folder locks are the same. The driver keeps every
+worker busy with one file at a time and owns the retry policy:
+
+- a worker that dies (killed, out of memory, its node lost) is replaced, and its file goes
+  back to the front of the queue for the next free worker, up to ``RETRIES`` times;
+- a file that fails because it is bad (a ``VocalsepError``) fails once, with its reason,
+  and the others go on.
+
+Inputs and outputs must be on a path every node reads and writes the same way (a shared
+file system): the driver sends absolute paths, never audio.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from vocalsep.errors import ConfigError, VocalsepError
+from vocalsep.pipeline.separate import FileOutcome, separate_one
+
+#: How many times a file is started on a fresh worker after its worker died.
+RETRIES = 3
+ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9.\-]+:\d{1,5}$")
+
+
+class WorkerDiedError(VocalsepError):
+    """The workers given a file kept dying (killed or out of memory) before it was done."""
+
+
+def check_address(address: str) -> str:
+    """``local`` (start a cluster on this machine), ``auto`` (the one this machine is part of) or ``HOST:PORT``.
+
+    Raises
+    ------
+    ConfigError
+        Anything else, such as an input file that ``--ray`` took for its address.
+    """
+    if address in ("local", "auto") or ADDRESS.match(address):
+        return address
+    raise ConfigError(f"--ray takes local, auto or HOST:PORT, not {address!r} "
+                      "(write --ray after the inputs, or --ray local)")
+
+
+class SeparationWorker:
+    """One Ray actor: a loaded model that separates whole files (``separate_one``)."""
+
+    def __init__(self, model: str, threads: int) -> None:
+        import torch
+
+        from vocalsep.separation.separator import Separator
+
+        torch.set_num_threads(threads)
+        self.separator = Separator.from_pretrained(model)
+
+    def separate(self, input_path: str, output_dir: str, options: dict[str, Any]) -> FileOutcome:
+        return separate_one(Path(input_path), output_dir, separator=self.separator, **options)
+
+
+def separate_on_ray(
+    inputs: Sequence[Path],
+    output_dir: str | Path,
+    *,
+    address: str = "local",
+    workers: int | None = None,
+    threads: int = 1,
+    model: str = "default",
+    **options: Any,
+) -> Iterator[FileOutcome]:
+    """Separate ``inputs`` on a Ray cluster, yielding each file's outcome as it finishes.
+
+    Parameters
+    ----------
+    inputs : sequence of Path
+        Audio files on a shared file system.
+    output_dir : str or Path
+        As ``separate_file``'s, on the same shared file system.
+    address : str
+        ``local`` starts a Ray cluster on this machine for the batch; ``auto`` or
+        ``HOST:PORT`` joins a running one (``ray start``), which stays up afterwards.
+    workers : int, optional
+        Actors to start (default: as many as the cluster's CPUs hold at ``threads`` each).
+    threads : int
+        Torch threads (and Ray CPUs) per worker.
+    model : str
+        Bundled model name or checkpoint path (on the shared file system); every worker loads it once.
+    options
+        Those of ``separate_file`` (format, bits, clip, overwrite, skip_existing, plot...).
+
+    Yields
+    ------
+    FileOutcome
+        One per input, in the order they finish; ``input`` is the path as given.
+    """
+    import ray
+
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, not {threads}")
+    check_address(address)
+    model = _model_for_workers(model)
+    output_dir = str(Path(output_dir).resolve())  # the same folder on every node
+    options = {**options, "progress": False}  # the driver shows one bar over the files
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        count = workers or max(1, cpus // threads)
+        actor = ray.remote(num_cpus=threads)(SeparationWorker)
+        yield from _drive(lambda: actor.remote(model, threads), count, list(inputs), output_dir, options)
+    finally:
+        ray.shutdown()
+
+
+def _model_for_workers(model: str) -> str:
+    """The model as every node finds it: a bundled name, or the checkpoint's absolute path; checked here first.
+
+    Raises
+    ------
+    ModelLoadError
+        It does not load: one line before any cluster starts, not one per worker.
+    """
+    from vocalsep.separation.checkpoint import bundled_models, resolve_model
+    from vocalsep.separation.separator import Separator
+
+    Separator.from_pretrained(model)
+    return model if model in bundled_models() else str(resolve_model(model).resolve())
+
+
+def _drive(start_worker: Callable[[], Any], count: int, inputs: list[Path], output_dir: str,
+           options: dict[str, Any]) -> Iterator[FileOutcome]:
+    """Keep ``count`` workers busy with one file each until every file has an outcome."""
+    import ray
+    from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
+
+    queue = collections.deque(range(len(inputs)))
+    deaths: collections.Counter[int] = collections.Counter()
+    idle = [start_worker() for _ in range(min(count, len(inputs)))]
+    running: dict[Any, tuple[Any, int]] = {}
+    while queue or running:
+        while idle and queue:
+            worker, index = idle.pop(), queue.popleft()
+            running[worker.separate.remote(str(inputs[index].resolve()), output_dir,
+                                           _retry_options(options) if deaths[index] else options)] = (worker, index)
+        (finished,), _ = ray.wait(list(running), num_returns=1)
+        worker, index = running.pop(finished)
+        try:
+            outcome = ray.get(finished)
+        except (RayActorError, WorkerCrashedError, OutOfMemoryError) as died:
+            ray.kill(worker)
+            idle.append(start_worker())  # a fresh process; Ray places it where there is room
+            deaths[index] += 1
+            if deaths[index] < RETRIES:
+                queue.appendleft(index)  # first in line for the next free worker
+                continue
+            reason = str(died).strip().splitlines()[0][:160] if str(died).strip() else type(died).__name__
+            outcome = FileOutcome(inputs[index], error=WorkerDiedError(
+                f"{inputs[index]}: its worker died {RETRIES} times (killed or out of memory?): {reason}"))
+        except RayTaskError as bug:  # not a bad file but a defect: this file fails, the batch goes on
+            idle.append(worker)
+            outcome = FileOutcome(inputs[index], error=VocalsepError(f"{inputs[index]}: {_first_line(bug)}"))
+        else:
+            idle.append(worker)
+            # after a death, outputs found whole are the dead worker's work of this batch: separated, not skipped
+            skipped = outcome.skipped and not (deaths[index] and not options.get("skip_existing"))
+            outcome = FileOutcome(inputs[index], outcome.paths, skipped, outcome.error, outcome.warnings)
+        yield outcome
+
+
+def _retry_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options for a file whose worker died: it may have died after publishing the outputs.
+
+    Outputs are published whole (atomic renames), so a complete set is kept and a partial
+    one is redone (``skip_existing``) rather than refused as existing.
+    """
+    return options if options.get("overwrite") else {**options, "skip_existing": True}
+
+
+def _first_line(error: BaseException) -> str:
+    cause = getattr(error, "cause", None) or error
+    lines = [line for line in str(cause).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(cause).__name__)[:200]
