@@ -56,7 +56,7 @@ def _separate(*args: str) -> int:
 
 
 def _one_error_line(err: str, *needles: str) -> str:
-    lines = [line for line in err.strip().splitlines() if not line.startswith("vocalsep: 1 of")]
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vocalsep: error: "), lines
     assert any(needle in lines[0] for needle in needles), lines[0]
     return lines[0]

@@ -53,7 +53,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"{outcome.input} -> {outcome.paths['spectrograms.png']}")
     failures = [outcome for outcome in finished if outcome.error is not None]
-    if len(inputs) > 1 or failures:
+    if len(inputs) > 1:  # one file's error line says it all
         print(f"vocalsep: {batch_summary(finished)}", file=sys.stderr)
     return 1 if failures else 0
 
