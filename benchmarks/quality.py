@@ -113,6 +113,10 @@ def calibrated(checkpoint: Path, sharpness: float, folder: Path) -> Separator:
     return Separator.from_pretrained(export_model(checkpoint, f"s{sharpness}", folder, mask_sharpness=sharpness))
 
 
+#: Settings of ``--aggressiveness`` tabled in MODEL_CARD.md (rows ``shipped@a<A>``).
+AGGRESSIVENESS = (-1.0, -0.5, 0.5, 1.0, 2.0)
+
+
 def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], System] | str]:
     """Row name -> system factory (or the reason it is skipped).
 
@@ -147,6 +151,10 @@ def ladder(folder: Path, requested: list[str] = ()) -> dict[str, Callable[[], Sy
     for run in CALIBRATED_RUNS:
         run_row(f"{run}+s0.6")
     rows["shipped"] = lambda: build_systems(["default"], [])["default"]
+    # the aggressiveness knob (issue 15): the shipped model's voice mask raised to 2 ** A
+    for level in AGGRESSIVENESS:
+        rows[f"shipped@a{level:g}"] = lambda level=level: model_system(
+            Separator.from_pretrained("default", aggressiveness=level))
     for run in (*CHAIN, *(f"lever-{lever}" for lever in LEVERS)):
         run_row(run)
     for baseline in ("mixture", "repet", "spleeter", "oracle"):

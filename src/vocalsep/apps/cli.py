@@ -27,13 +27,27 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def _aggressiveness(text: str) -> float:
+    """``--aggressiveness``: a number in [-2, 2], refused by argparse's one line otherwise."""
+    from vocalsep.separation.separator import AGGRESSIVENESS_LIMIT
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not -AGGRESSIVENESS_LIMIT <= value <= AGGRESSIVENESS_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} is outside -{AGGRESSIVENESS_LIMIT:g}..{AGGRESSIVENESS_LIMIT:g}")
+    return value
+
+
 def cmd_separate(args: argparse.Namespace) -> int:
     from vocalsep.pipeline.separate import batch_summary, find_inputs, separate_files
 
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
-    options = dict(audio_format=args.format, bits=args.bits, bitrate=args.bitrate, clip=args.clip,
+    options = dict(aggressiveness=args.aggressiveness, audio_format=args.format, bits=args.bits,
+                   bitrate=args.bitrate, clip=args.clip,
                    overwrite=args.overwrite, skip_existing=args.skip_existing, plot=args.plot)
     if args.ray is not None:
         outcomes = _separate_on_ray(inputs, args, options)
@@ -309,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--skip-existing", action="store_true",
                           help="leave inputs whose two stems already exist (finish an interrupted batch)")
     separate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    separate.add_argument("--aggressiveness", type=_aggressiveness, metavar="A",
+                          help="how hard the voice is taken out, -2..2 (default 0, the best SDR): above 0 less "
+                               "accompaniment is left in the vocals and more artefacts; see MODEL_CARD.md")
     separate.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                           help="separate the files on a Ray cluster: alone, start one on this machine; "
                                "auto or HOST:PORT joins a running one (pip install \"vocalsep[cluster]\")")

@@ -42,6 +42,7 @@ def separate_file(
     *,
     separator: Separator | None = None,
     model: str | Path = "default",
+    aggressiveness: float | None = None,
     audio_format: str = "wav", bits: int | None = None, clip: str = "rescale",  # the stem files
     bitrate: int | None = None,
     overwrite: bool = False, skip_existing: bool = False,  # what to do with existing outputs
@@ -64,6 +65,8 @@ def separate_file(
         A loaded model; by default ``Separator.from_pretrained(model)``.
     model : str or Path
         Bundled model name or checkpoint path, used when ``separator`` is None.
+    aggressiveness : float, optional
+        How hard the voice is taken out, in [-2, 2] (see ``Separator``); default 0, the best SDR.
     audio_format : {"wav", "flac", "mp3", "ogg", "opus", "m4a"}
         The compressed ones are encoded through PyAV (``audio.encode``), resampled where the
         format cannot store the song's rate (Opus: 48 kHz at most; a warning says so).
@@ -93,7 +96,8 @@ def separate_file(
         Stem name -> written path (and ``spectrograms.png`` -> its path with ``plot``). All are
         written or none is.
     """
-    return _separate(input_path, output_dir, separator=separator, model=model, audio_format=audio_format,
+    return _separate(input_path, output_dir, separator=separator, model=model, aggressiveness=aggressiveness,
+                     audio_format=audio_format,
                      bits=bits, bitrate=bitrate, clip=clip, overwrite=overwrite, skip_existing=skip_existing,
                      progress=progress, on_progress=on_progress, plot=plot).paths
 

@@ -99,6 +99,7 @@ def process_song(
     vocals_path: str | Path | None = None,
     separator: Separator | None = None,
     model: str | Path = "default",
+    aggressiveness: float | None = None,
     tracker: str = DEFAULT_TRACKER,
     hop: float = 0.01,
     audio_format: str = "wav",
@@ -131,6 +132,8 @@ def process_song(
     separator : Separator, optional
     model : str or Path
         Bundled model name or checkpoint path, used when separating without ``separator``.
+    aggressiveness : float, optional
+        How hard the voice is taken out (``Separator``'s); default: the separator's own (0).
     tracker : {"crepe-tiny", "pyin"}
     hop : float
         Seconds between F0 frames.
@@ -184,6 +187,8 @@ def process_song(
                           f"its stems are written at {encoded_rate(audio_format, rate)} Hz", stacklevel=2)
     if separating and separator is None:
         separator = Separator.from_pretrained(model)
+    if separating and aggressiveness is not None:
+        separator = separator.with_aggressiveness(aggressiveness)
     vocals_reader = AudioReader(vocals_path) if vocals_path is not None else None
     voice_rate = vocals_reader.sample_rate if vocals_reader else rate
     voice_frames = vocals_reader.frames if vocals_reader else reader.frames

@@ -79,6 +79,7 @@ class VoiceStream:
         self.step = self.segment - self.crossfade
         self.grid = separator.config.unet.downsampling
         self.network = network or separator.estimator
+        self.mask_power = 2.0 ** separator.aggressiveness
         self.stereo_network = separator.config.unet.channels == 2
         self.windows_per_call = windows_per_call
         self.headroom = headroom
@@ -214,6 +215,8 @@ class VoiceStream:
         """Mask frames ``mask_start .. final`` and overlap-add their inverse transforms."""
         count = final - self.mask_start
         mask = self.mask[..., :count] / self.mask_weight[:count]
+        if self.mask_power != 1.0:  # the aggressiveness knob (Separator)
+            mask = mask.pow(self.mask_power)
         offset = self.mask_start - self.spec_start
         spec = self.spec[..., offset : offset + count]
         masked = extend_mask(mask, self.bins) * spec
