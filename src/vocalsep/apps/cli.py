@@ -133,17 +133,15 @@ def cmd_web(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="vocalsep-web-") as scratch:
         folder = Path(args.folder) if args.folder else Path(scratch)
-        server = make_server(folder, host=args.host, port=args.port, model=args.model)
-        host, port = server.server_address[:2]
-        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
-        print(f"vocalsep web page: {url}  (results in {folder}{'' if args.folder else ', removed on exit'}; Ctrl+C stops)",
-              flush=True)
+        server = make_server(folder, host=args.host, port=args.port, model=args.model, token=args.token)
+        print(f"vocalsep web page: {server.url}  (results in {folder}{'' if args.folder else ', removed on exit'}; "
+              "Ctrl+C stops)", flush=True)
         if args.open:
             import webbrowser
 
-            webbrowser.open(url)
+            webbrowser.open(server.url)
         try:
-            server.serve_forever()
+            server.serve_forever()  # uvicorn stops on Ctrl+C
         except KeyboardInterrupt:
             pass
         finally:
@@ -432,7 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_export)
 
     web = commands.add_parser("web", help="a local web page: upload a song, play and download its stems and melody")
-    web.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this computer only)")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to serve on (default: this computer only; any other needs the access token "
+                          "printed in the URL)")
+    web.add_argument("--token", nargs="?", const="", metavar="TOKEN",
+                     help="require this access token (a random one without TOKEN), on loopback too")
     web.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
     web.add_argument("--folder", help="keep uploads and results here (default: a temporary folder)")
     web.add_argument("--model", default="default", help="bundled model name or checkpoint")
