@@ -197,8 +197,21 @@ def test_the_chosen_format_and_bitrate_make_the_stems(server: str, tmp_path: Pat
     assert 8_000 < len(data) < 20_000  # 96 kbit/s for a second, not the 192 default
 
 
+def test_the_chosen_aggressiveness_takes_more_out_of_the_voice(server: str, tmp_path: Path) -> None:
+    energies = {}
+    for level in ("0", "2"):
+        job = _separated(server, tmp_path / f"a{level}.wav", f"&aggressiveness={level}")
+        assert job["state"] == "done" and job["aggressiveness"] == float(level)
+        status, data, _ = _request(server + job["files"]["vocals"])
+        (tmp_path / f"vocals{level}.wav").write_bytes(data)
+        energies[level] = float(np.square(soundfile.read(tmp_path / f"vocals{level}.wav")[0]).sum())
+    assert energies["2"] < 0.8 * energies["0"]
+
+
 @pytest.mark.parametrize("query, error", [
     ("format=aiff", "unknown format 'aiff'"),
+    ("aggressiveness=3", "the aggressiveness is a number from -2 to 2"),
+    ("aggressiveness=loud", "the aggressiveness is a number from -2 to 2"),
     ("format=wav&bitrate=192", "wav is lossless"),
     ("format=mp3&bitrate=9999", "the bitrate is a number of kbit/s from 32 to 320"),
 ])

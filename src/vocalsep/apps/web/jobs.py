@@ -66,26 +66,41 @@ def safe_name(name: str) -> str:
     return f"{stem}.{suffix}" if stem and suffix else stem or ("song." + suffix if suffix else "song")
 
 
+def _aggressiveness(text: str | None) -> float:
+    from vocalsep.separation.separator import AGGRESSIVENESS_LIMIT
+
+    try:
+        level = float(text) if text else 0.0
+    except ValueError:
+        level = float("nan")
+    if not -AGGRESSIVENESS_LIMIT <= level <= AGGRESSIVENESS_LIMIT:
+        raise ConfigError(f"the aggressiveness is a number from -{AGGRESSIVENESS_LIMIT:g} to {AGGRESSIVENESS_LIMIT:g}")
+    return level
+
+
 @dataclass(frozen=True)
 class StemOptions:
-    """How a job's stems are written: a format of ``FORMATS`` and, for compressed ones, kbit/s."""
+    """How a job's stems are made and written: how hard the voice is taken out (``Separator``'s
+    aggressiveness), a format of ``FORMATS`` and, for compressed ones, kbit/s."""
 
     audio_format: str = "wav"
     bitrate: int | None = None
+    aggressiveness: float = 0.0
 
     @classmethod
-    def parse(cls, audio_format: str | None, bitrate: str | None) -> StemOptions:
+    def parse(cls, audio_format: str | None, bitrate: str | None, aggressiveness: str | None = None) -> StemOptions:
         """Options from a request's words; ``ConfigError`` (one line) for any other."""
         audio_format = audio_format or "wav"
         if audio_format not in FORMATS:
             raise ConfigError(f"unknown format {audio_format!r} (use {', '.join(FORMATS)})")
+        level = _aggressiveness(aggressiveness)
         if not bitrate:
-            return cls(audio_format)
+            return cls(audio_format, aggressiveness=level)
         if audio_format not in COMPRESSED:
             raise ConfigError(f"a bitrate is for {', '.join(COMPRESSED)}; {audio_format} is lossless")
         if not bitrate.isdigit() or int(bitrate) not in BITRATES:
             raise ConfigError(f"the bitrate is a number of kbit/s from {BITRATES[0]} to {BITRATES[-1]}")
-        return cls(audio_format, int(bitrate))
+        return cls(audio_format, int(bitrate), level)
 
     @property
     def bits(self) -> int | None:
@@ -116,6 +131,7 @@ class Job:
         return {
             "id": self.id, "name": self.name, "state": self.state, "progress": round(self.progress, 3),
             "error": self.error, "summary": self.summary, "format": self.options.audio_format,
+            "aggressiveness": self.options.aggressiveness,
             "files": {key: f"/files/{self.id}/{name}" for key, name in self.files.items()},
         }
 
@@ -208,7 +224,8 @@ class Workshop:
         options = job.options
         # one streamed pass: stems, melody and pictures together, whatever the song's length
         result = process_song(job.upload, job.folder / "out", stems=True, melody=True, pictures=PICTURES,
-                              separator=self.separator, audio_format=options.audio_format, bits=options.bits,
+                              separator=self.separator, aggressiveness=options.aggressiveness,
+                              audio_format=options.audio_format, bits=options.bits,
                               bitrate=options.bitrate, on_progress=advance)
         job.state, job.progress = "melody", 0.97  # drawing and publishing
         job.results = result.paths["vocals"].parent

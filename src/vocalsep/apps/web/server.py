@@ -1,6 +1,6 @@
 """The web page's HTTP side: Starlette routes served by uvicorn.
 
-Routes: ``GET /`` the page; ``POST /jobs?name=FILE&format=FMT&bitrate=K`` the upload (the
+Routes: ``GET /`` the page; ``POST /jobs?name=FILE&format=FMT&bitrate=K&aggressiveness=A`` the upload (the
 file's raw bytes, streamed to disk block by block), answered 202 with the job as JSON;
 ``GET /jobs/ID`` the job as JSON; ``GET /files/ID/NAME`` one result file (with HTTP ranges,
 so the players can seek); ``GET /favicon.svg`` (and ``.ico``) the icon. Errors are JSON
@@ -85,7 +85,8 @@ def make_app(workshop: Workshop, *, max_upload_bytes: int, token: str | None = N
             if int(declared) > max_upload_bytes:  # refused from the headers: the body is never read
                 return _error(413, f"the file is larger than {limit_mb}")
         try:
-            options = StemOptions.parse(request.query_params.get("format"), request.query_params.get("bitrate"))
+            options = StemOptions.parse(request.query_params.get("format"), request.query_params.get("bitrate"),
+                                        request.query_params.get("aggressiveness"))
         except VocalsepError as error:
             return _error(400, str(error))
         job = workshop.open_job(request.query_params.get("name", "song"), options)
