@@ -41,7 +41,7 @@ def _aggressiveness(text: str) -> float:
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from vocalsep.pipeline.separate import batch_summary, find_inputs, separate_files
+    from vocalsep.pipeline.separate import BatchTally, find_inputs, separate_files
 
     inputs = find_inputs(args.inputs)
     if not inputs:
@@ -54,9 +54,9 @@ def cmd_separate(args: argparse.Namespace) -> int:
     else:
         _set_threads(args.threads)
         outcomes = separate_files(inputs, args.output, model=args.model, progress=not args.quiet, **options)
-    finished = []
+    tally = BatchTally()
     for outcome in outcomes:
-        finished.append(outcome)
+        tally.add(outcome)
         for warning in outcome.warnings:
             print(f"vocalsep: warning: {warning}", file=sys.stderr)
         if outcome.error is not None:
@@ -66,10 +66,9 @@ def cmd_separate(args: argparse.Namespace) -> int:
               f"{' (already there)' if outcome.skipped else ''}")
         if args.plot:
             print(f"{outcome.input} -> {outcome.paths['spectrograms.png']}")
-    failures = [outcome for outcome in finished if outcome.error is not None]
     if len(inputs) > 1:  # one file's error line says it all
-        print(f"vocalsep: {batch_summary(finished)}", file=sys.stderr)
-    return 1 if failures else 0
+        print(f"vocalsep: {tally.summary()}", file=sys.stderr)
+    return 1 if tally.failed else 0
 
 
 def _separate_on_ray(inputs: list[Path], args: argparse.Namespace, options: dict) -> Iterator:

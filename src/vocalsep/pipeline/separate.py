@@ -12,7 +12,7 @@ from vocalsep.pipeline.song import SongResult, process_song
 from vocalsep.pipeline.stems import ClippingWarning, flac_can_store, output_gain
 from vocalsep.separation.separator import STEM_NAMES, Separator
 
-__all__ = ["STEM_NAMES", "ClippingWarning", "FileOutcome", "batch_summary", "find_inputs", "flac_can_store",
+__all__ = ["STEM_NAMES", "ClippingWarning", "BatchTally", "FileOutcome", "find_inputs", "flac_can_store",
            "output_gain", "separate_file", "separate_files", "separate_one"]
 
 #: Suffixes picked up when a folder is given.
@@ -153,13 +153,27 @@ def separate_one(input_path: Path, output_dir: str | Path, **options: object) ->
                        tuple(dict.fromkeys(str(w.message) for w in caught)))
 
 
-def batch_summary(outcomes: Iterable[FileOutcome]) -> str:
-    """One line for a finished batch: how many files were separated, skipped and failed."""
-    outcomes = list(outcomes)
-    failed = sum(o.error is not None for o in outcomes)
-    skipped = sum(o.skipped for o in outcomes)
-    return (f"{len(outcomes)} file(s): {len(outcomes) - failed - skipped} separated, {skipped} skipped "
-            f"(already there), {failed} failed")
+@dataclass
+class BatchTally:
+    """Counts of a batch's outcomes as they arrive (a million files keep three integers, not a list)."""
+
+    separated: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def add(self, outcome: FileOutcome) -> None:
+        if outcome.error is not None:
+            self.failed += 1
+        elif outcome.skipped:
+            self.skipped += 1
+        else:
+            self.separated += 1
+
+    def summary(self) -> str:
+        """One line for the finished batch: how many files were separated, skipped and failed."""
+        total = self.separated + self.skipped + self.failed
+        return (f"{total} file(s): {self.separated} separated, {self.skipped} skipped (already there), "
+                f"{self.failed} failed")
 
 
 def separate_files(
