@@ -9,7 +9,7 @@ import soundfile
 import torch
 
 from vocalsep.separation.checkpoint import model_payload, save_checkpoint
-from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
+from vocalsep.config import DataConfig, ModelConfig, RunConfig, STFTConfig, TrainConfig, UNetConfig
 from vocalsep.separation.model import MaskEstimator
 
 TINY = ModelConfig(
@@ -59,3 +59,16 @@ def stem_folders(root: Path, count: int, seed: int) -> Path:
         soundfile.write(folder / "vocals.wav", vocals.T, 16000, subtype="FLOAT")
         soundfile.write(folder / "accompaniment.wav", accompaniment.T, 16000, subtype="FLOAT")
     return root
+
+
+def tiny_run(tmp_path: Path, train: TrainConfig) -> RunConfig:
+    """A run of ``TINY`` on three generated stem folders, validated on a fourth, with ``train``'s schedule."""
+    train_root = stem_folders(tmp_path / "train", 3, seed=0)
+    valid_root = stem_folders(tmp_path / "valid", 1, seed=10)
+    return RunConfig(
+        name="tiny",
+        model=TINY,
+        data=DataConfig(musdb_root="", mir1k_root="", stem_folders=(str(train_root),),
+                        validation_folders=(str(valid_root),), patch_frames=32),
+        train=train,
+    )

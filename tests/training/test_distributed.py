@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import TINY, stem_folders
+from support import tiny_run
 
-from vocalsep.config import DataConfig, RunConfig, TrainConfig
+from vocalsep.config import RunConfig, TrainConfig
 from vocalsep.errors import ConfigError
 from vocalsep.separation.checkpoint import read_checkpoint
 from vocalsep.training.distributed import ranks_from_environment
@@ -25,17 +25,10 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 def _config(tmp_path: Path, batch_size: int) -> RunConfig:
-    train_root = stem_folders(tmp_path / "train", 3, seed=0)
-    valid_root = stem_folders(tmp_path / "valid", 1, seed=10)
-    return RunConfig(
-        name="tiny",
-        model=TINY,
-        data=DataConfig(musdb_root="", mir1k_root="", stem_folders=(str(train_root),),
-                        validation_folders=(str(valid_root),), patch_frames=32),
-        # every loss term, the weight average and batch norm: what must add up across ranks
-        train=TrainConfig(steps=4, batch_size=batch_size, validate_every=2, checkpoint_every=2, threads=1,
-                          learning_rate=1e-3, accompaniment_weight=1.0, waveform_weight=0.05, ema_decay=0.9),
-    )
+    # every loss term, the weight average and batch norm: what must add up across ranks
+    return tiny_run(tmp_path, TrainConfig(steps=4, batch_size=batch_size, validate_every=2, checkpoint_every=2,
+                                          threads=1, learning_rate=1e-3, accompaniment_weight=1.0,
+                                          waveform_weight=0.05, ema_decay=0.9))
 
 
 def _torchrun(config_path: Path, run: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -10,27 +10,19 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from support import TINY, stem_folders
+from support import tiny_run
 
 from vocalsep.training import patches as data_module
 from vocalsep.training.export import export_model
 from vocalsep.separation.checkpoint import HASHED_NAME, load_estimator, read_checkpoint
 from vocalsep.apps.cli import main
-from vocalsep.config import DataConfig, RunConfig, TrainConfig
+from vocalsep.config import RunConfig, TrainConfig
 from vocalsep.errors import ConfigError
 from vocalsep.training.train import learning_rate, train, training_device
 
 
 def _config(tmp_path: Path, steps: int = 6) -> RunConfig:
-    train_root = stem_folders(tmp_path / "train", 3, seed=0)
-    valid_root = stem_folders(tmp_path / "valid", 1, seed=10)
-    return RunConfig(
-        name="tiny",
-        model=TINY,
-        data=DataConfig(musdb_root="", mir1k_root="", stem_folders=(str(train_root),),
-                        validation_folders=(str(valid_root),), patch_frames=32),
-        train=TrainConfig(steps=steps, batch_size=4, validate_every=3, checkpoint_every=3, threads=1),
-    )
+    return tiny_run(tmp_path, TrainConfig(steps=steps, batch_size=4, validate_every=3, checkpoint_every=3, threads=1))
 
 
 def test_training_logs_validates_and_keeps_the_best(tmp_path: Path) -> None:
