@@ -174,6 +174,21 @@ def test_cli_pitch_no_separate_writes_csvs_midi_and_summary(tmp_path: Path, caps
     assert pitches == [57, 59, 61]  # A3, B3, C#4
 
 
+def test_cli_pitch_hop_sets_the_frame_rate_and_keeps_the_notes(tmp_path: Path, capsys) -> None:
+    import mido
+
+    write_wav(tmp_path / "voice.wav", _melody_song(), 16000)
+    assert main(["pitch", str(tmp_path / "voice.wav"), "-o", str(tmp_path / "out"), "--no-separate",
+                 "--hop", "0.02"]) == 0
+    times = np.loadtxt(tmp_path / "out" / "voice" / "f0.csv", delimiter=",", skiprows=1, usecols=0)
+    np.testing.assert_allclose(np.diff(times), 0.02, atol=1e-6)
+    midi = mido.MidiFile(tmp_path / "out" / "voice" / "notes.mid")
+    assert [m.note for m in midi if m.type == "note_on" and m.velocity > 0] == [57, 59, 61]
+    with pytest.raises(SystemExit):
+        main(["pitch", str(tmp_path / "voice.wav"), "-o", str(tmp_path / "bad"), "--no-separate", "--hop", "0.5"])
+    assert "outside 0.005..0.05" in capsys.readouterr().err
+
+
 def test_cli_pitch_separates_and_plots_with_a_model(tmp_path: Path) -> None:
     model = str(tiny_checkpoint(tmp_path / "model"))
     song = np.stack([_melody_song() + 0.3 * accompaniment_noise(0.9, 16000)] * 2)

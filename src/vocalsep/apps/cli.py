@@ -27,6 +27,17 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def _hop(text: str) -> float:
+    """``pitch --hop``: seconds between frames, from 5 to 50 ms."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.005 <= value <= 0.05:
+        raise argparse.ArgumentTypeError(f"{text} s is outside 0.005..0.05")
+    return value
+
+
 def _aggressiveness(text: str) -> float:
     """``--aggressiveness``: a number in [-2, 2], refused by argparse's one line otherwise."""
     from vocalsep.separation.separator import AGGRESSIVENESS_LIMIT
@@ -193,7 +204,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
     for path in inputs:
         try:
             result = transcribe_file(path, args.output, separate=args.separate, separator=separator,
-                                     tracker=args.tracker, plot=args.plot, overwrite=args.overwrite)
+                                     tracker=args.tracker, hop=args.hop, plot=args.plot, overwrite=args.overwrite)
         except VocalsepError as error:
             failures += 1
             print(f"vocalsep: error: {error}", file=sys.stderr)
@@ -340,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     pitch.add_argument("--model", default="default", help="bundled model name or checkpoint path")
     pitch.add_argument("--tracker", choices=("crepe-tiny", "pyin"), default="crepe-tiny",
                        help="pitch tracker (default: crepe-tiny)")
+    pitch.add_argument("--hop", type=_hop, default=0.01, metavar="SECONDS",
+                       help="seconds between F0 frames, 0.005-0.05 (default 0.01; 0.02 tracks twice as fast)")
     pitch.add_argument("--plot", action="store_true",
                        help="also draw melody.png (and spectrograms.png when separating)")
     pitch.add_argument("--overwrite", action="store_true", help="replace existing outputs")
