@@ -66,17 +66,25 @@ def cmd_separate(args: argparse.Namespace) -> int:
         _set_threads(args.threads)
         outcomes = separate_files(inputs, args.output, model=args.model, progress=not args.quiet, **options)
     tally = BatchTally()
+    # on a cluster the files' reasons come together at the end, under the bar, beside the summary
+    reasons: list[str] | None = [] if args.ray is not None else None
     for outcome in outcomes:
         tally.add(outcome)
         for warning in outcome.warnings:
             print(f"vocalsep: warning: {warning}", file=sys.stderr)
         if outcome.error is not None:
-            print(f"vocalsep: error: {outcome.error}", file=sys.stderr)
+            line = f"vocalsep: error: {outcome.error}"
+            if reasons is None:
+                print(line, file=sys.stderr)
+            else:
+                reasons.append(line)
             continue
         print(f"{outcome.input} -> {outcome.paths['vocals']} , {outcome.paths['accompaniment']}"
               f"{' (already there)' if outcome.skipped else ''}")
         if args.plot:
             print(f"{outcome.input} -> {outcome.paths['spectrograms.png']}")
+    for line in reasons or ():
+        print(line, file=sys.stderr)
     if len(inputs) > 1:  # one file's error line says it all
         print(f"vocalsep: {tally.summary()}", file=sys.stderr)
     return 1 if tally.failed else 0
