@@ -31,7 +31,7 @@ import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError, VocalsepError
 from vocalsep.melody.trackers import DEFAULT_TRACKER, get_tracker
-from vocalsep.melody.tracking import PitchTrack, midi_to_hz, track_pitch
+from vocalsep.melody.tracking import MELODY_HOP, PitchTrack, midi_to_hz, track_pitch
 
 #: MIR-1K songs of training singers held out of the separation model's training (a continuity row).
 HELD_OUT_SONGS = ("abjones_3", "amy_9")
@@ -193,7 +193,7 @@ def evaluate_pitch(
     limit: int | None = None,
     progress: bool = False,
     crepe_weights: str | Path | None = None,
-    hop: float = 0.01,
+    hop: float = MELODY_HOP,
 ) -> PitchScores:
     """Score pitch trackers on MIR-1K (three conditions) and vocadito (clean and separated).
 
@@ -220,7 +220,8 @@ def evaluate_pitch(
         CREPE tiny weights to use instead of the bundled ones (e.g. a ``vocalsep train-pitch``
         run's ``weights-<step>.pth``).
     hop : float
-        Seconds between the trackers' frames (``track_pitch(hop=...)``).
+        Seconds between the trackers' frames (``track_pitch(hop=...)``); a peer that runs at one
+        rate only (``Tracker.native_hop``: FCPE, Melodia) keeps its own.
 
     Returns
     -------
@@ -265,7 +266,7 @@ def evaluate_pitch(
     for dataset, path, reference in jobs:
         for condition, audio, rate in _condition_audio(dataset, path, conditions, separator, peer):
             for name in trackers:
-                track = track_pitch(audio, rate, tracker=name, hop=hop,
+                track = track_pitch(audio, rate, tracker=name, hop=get_tracker(name).native_hop or hop,
                                     network=network if name == "crepe-tiny" else None)
                 results.add(dataset, path.stem, name, condition, score(reference, track))
         if bar is not None:

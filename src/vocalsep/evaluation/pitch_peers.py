@@ -40,6 +40,7 @@ PEERS = ("fcpe", "melodia")
 class _WholeClipTracker(Tracker):
     tuned_gate_db = None
     block_frames = 60_000  # ten minutes at 10 ms: an evaluation clip is one block
+    native_hop = 0.01  # evaluations run the peers at their own rate beside ours (scores resample to the labels)
 
     def __init__(self, settings: TrackerSettings) -> None:
         super().__init__(settings)

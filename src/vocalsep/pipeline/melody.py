@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vocalsep.melody.tracking import DEFAULT_TRACKER
+from vocalsep.melody.tracking import MELODY_HOP, DEFAULT_TRACKER
 from vocalsep.pipeline.song import MelodyResult, process_song
 
 __all__ = ["MelodyResult", "transcribe_file"]
@@ -20,7 +20,7 @@ def transcribe_file(
     tracker: str = DEFAULT_TRACKER,
     plot: bool = False,
     overwrite: bool = False,
-    hop: float = 0.01,
+    hop: float = MELODY_HOP,
 ) -> MelodyResult:
     """Track the sung melody of one file and write ``f0.csv``, ``notes.csv``, ``notes.mid``.
 

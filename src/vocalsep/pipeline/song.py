@@ -23,7 +23,7 @@ from vocalsep.errors import AudioWriteError, ConfigError, SampleRangeError
 from vocalsep.files import atomic_write_bytes, folder_lock
 from vocalsep.melody.notes import Note, segment_notes, write_midi, write_notes_csv
 from vocalsep.melody.tracking import (
-    ANALYSIS_RATE, DEFAULT_TRACKER, MELODY_FILES, PitchStream, PitchSummary, PitchTrack, summarize, write_f0_csv,
+    ANALYSIS_RATE, MELODY_HOP, DEFAULT_TRACKER, MELODY_FILES, PitchStream, PitchSummary, PitchTrack, summarize, write_f0_csv,
 )
 from vocalsep.pipeline.naming import output_paths, track_name
 from vocalsep.pipeline.spectra import CqtStream, LogSpectrogramStream
@@ -101,7 +101,7 @@ def process_song(
     model: str | Path = "default",
     aggressiveness: float | None = None,
     tracker: str = DEFAULT_TRACKER,
-    hop: float = 0.01,
+    hop: float = MELODY_HOP,
     audio_format: str = "wav",
     bits: int | None = None,
     bitrate: int | None = None,

@@ -66,11 +66,14 @@ class Tracker:
         Its silence gate (``track_pitch(gate_db="tuned")``); None: not gated.
     block_frames : int
         Frames per ``analyse`` call unless the stream is told otherwise.
+    native_hop : float or None
+        Seconds between frames of a tracker that runs at one rate only; None: any hop.
     """
 
     name: ClassVar[str]
     tuned_gate_db: ClassVar[float | None] = None
     block_frames: ClassVar[int] = 4096
+    native_hop: ClassVar[float | None] = None
 
     def __init__(self, settings: TrackerSettings) -> None:
         self.settings = settings
