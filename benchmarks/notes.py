@@ -18,7 +18,7 @@ from pathlib import Path
 from vocalsep.audio.io import load_audio
 from vocalsep.evaluation.melody import note_scores, read_note_annotation
 from vocalsep.melody.notes import Note, segment_notes
-from vocalsep.melody.tracking import track_pitch
+from vocalsep.melody.tracking import MELODY_HOP, track_pitch
 from vocalsep.separation.separator import Separator
 
 VOCADITO = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocadito-sample" / "vocadito"
@@ -45,7 +45,7 @@ def main() -> None:
         audio, rate = load_audio(audio_path)
         conditions = {"clean": audio, "separated": separator.separate(audio, rate).vocals}
         for condition, voice in conditions.items():
-            notes = segment_notes(track_pitch(voice, rate))
+            notes = segment_notes(track_pitch(voice, rate, hop=MELODY_HOP))  # as `vocalsep pitch`
             for path in annotations:
                 reference = read_note_annotation(path)
                 scores = note_scores(reference, notes)
