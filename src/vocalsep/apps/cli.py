@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vocalsep import __version__
@@ -27,28 +27,30 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def _hop(text: str) -> float:
-    """``pitch --hop``: seconds between frames, from 5 to 50 ms."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.005 <= value <= 0.05:
-        raise argparse.ArgumentTypeError(f"{text} s is outside 0.005..0.05")
-    return value
+def _number_between(low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    """An argparse type: a number in [low, high] (NaN refused), else argparse's one-line error."""
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text}{unit} is outside {low:g}..{high:g}")
+        return value
+
+    return number
+
+
+#: ``pitch --hop``: seconds between frames, from 5 to 50 ms.
+_hop = _number_between(0.005, 0.05, " s")
 
 
 def _aggressiveness(text: str) -> float:
-    """``--aggressiveness``: a number in [-2, 2], refused by argparse's one line otherwise."""
+    """``--aggressiveness``: the range ``Separator`` takes (imported when parsed: it brings torch)."""
     from vocalsep.separation.separator import AGGRESSIVENESS_LIMIT
 
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not -AGGRESSIVENESS_LIMIT <= value <= AGGRESSIVENESS_LIMIT:
-        raise argparse.ArgumentTypeError(f"{text} is outside -{AGGRESSIVENESS_LIMIT:g}..{AGGRESSIVENESS_LIMIT:g}")
-    return value
+    return _number_between(-AGGRESSIVENESS_LIMIT, AGGRESSIVENESS_LIMIT)(text)
 
 
 def cmd_separate(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ file system): the driver sends absolute paths, never audio.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vocalsep.errors import ConfigError, VocalsepError
+from vocalsep.files import describe
 from vocalsep.pipeline.separate import FileOutcome, separate_one
 
 #: How many times a file is started on a fresh worker after its worker died.
@@ -159,9 +161,8 @@ def _drive(start_worker: Callable[[], Any], count: int, inputs: list[Path], outp
             if deaths[index] < RETRIES:
                 queue.appendleft(index)  # first in line for the next free worker
                 continue
-            reason = str(died).strip().splitlines()[0][:160] if str(died).strip() else type(died).__name__
             outcome = FileOutcome(inputs[index], error=WorkerDiedError(
-                f"{inputs[index]}: its worker died {RETRIES} times (killed or out of memory?): {reason}"))
+                f"{inputs[index]}: its worker died {RETRIES} times (killed or out of memory?): {describe(died)}"))
         except RayTaskError as bug:  # not a bad file but a defect: this file fails, the batch goes on
             idle.append(worker)
             outcome = FileOutcome(inputs[index], error=VocalsepError(f"{inputs[index]}: {_first_line(bug)}"))
@@ -169,7 +170,7 @@ def _drive(start_worker: Callable[[], Any], count: int, inputs: list[Path], outp
             idle.append(worker)
             # after a death, outputs found whole are the dead worker's work of this batch: separated, not skipped
             skipped = outcome.skipped and not (deaths[index] and not options.get("skip_existing"))
-            outcome = FileOutcome(inputs[index], outcome.paths, skipped, outcome.error, outcome.warnings)
+            outcome = dataclasses.replace(outcome, input=inputs[index], skipped=skipped)
         yield outcome
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vocalsep.errors import AudioReadError, VocalsepError
@@ -149,8 +149,7 @@ def separate_one(input_path: Path, output_dir: str | Path, **options: object) ->
             outcome = FileOutcome(input_path, error=AudioReadError(f"{input_path}: not enough memory to separate this file"))
         else:
             outcome = FileOutcome(input_path, paths=result.paths, skipped=result.skipped)
-    return FileOutcome(outcome.input, outcome.paths, outcome.skipped, outcome.error,
-                       tuple(dict.fromkeys(str(w.message) for w in caught)))
+    return replace(outcome, warnings=tuple(dict.fromkeys(str(w.message) for w in caught)))
 
 
 @dataclass

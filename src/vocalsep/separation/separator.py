@@ -111,7 +111,6 @@ class Separator(nn.Module):
             raise ConfigError(f"aggressiveness must be in [-{AGGRESSIVENESS_LIMIT:g}, {AGGRESSIVENESS_LIMIT:g}], "
                               f"not {aggressiveness}")
         self.aggressiveness = float(aggressiveness)
-        self.segment_options = {"segment": segment, "crossfade": crossfade, "context": context}
         self.estimator = estimator.eval()
         self.config: ModelConfig = estimator.config
         self.spectrogram = Spectrogram(self.config.stft)
@@ -125,7 +124,9 @@ class Separator(nn.Module):
         """This separator with another ``aggressiveness`` (the same network, not copied)."""
         if aggressiveness == self.aggressiveness:
             return self
-        return Separator(self.estimator, engine=self.engine, aggressiveness=aggressiveness, **self.segment_options)
+        # the chunking is already on the network's grid: rounding it again keeps it
+        return Separator(self.estimator, segment=self.segment, crossfade=self.crossfade, context=self.context,
+                         engine=self.engine, aggressiveness=aggressiveness)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", **options: Any) -> Separator:
