@@ -72,3 +72,10 @@ def tiny_run(tmp_path: Path, train: TrainConfig) -> RunConfig:
                         validation_folders=(str(valid_root),), patch_frames=32),
         train=train,
     )
+
+
+def harmonic_tone(f0: float, seconds: float = 0.5, rate: int = 16000, harmonics: int = 6) -> np.ndarray:
+    """A steady tone of ``f0`` Hz with ``harmonics`` harmonics falling as 1/k (a plain sung vowel), float32."""
+    t = np.arange(int(seconds * rate)) / rate
+    tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, harmonics + 1) if k * f0 < rate / 2)
+    return (0.3 * tone).astype(np.float32)

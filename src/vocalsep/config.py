@@ -12,6 +12,10 @@ from vocalsep.errors import ConfigError
 
 T = TypeVar("T")
 
+#: The stems of a separation: the network estimates the first; the second is its exact complement,
+#: ``mixture - voice``.
+STEM_NAMES = ("vocals", "accompaniment")
+
 
 def _from_dict(cls: type[T], values: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from ``values``, refusing unknown keys by name."""

@@ -1,11 +1,23 @@
-"""CREPE tiny on ONNX Runtime: the torch network's activations, one export per set of weights."""
+"""CREPE tiny on ONNX Runtime: float32 equal to torch, int8 equal to float32 in pitch, one export per weights,
+and the bundled tracker without torch once its export is cached."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 import torch
 
-from vocalsep.melody.trackers.crepe import crepe_network, crepe_runner, load_crepe_tiny, normalize_frames
+from support import harmonic_tone
+from vocalsep.errors import ModelLoadError
+from vocalsep.melody.trackers import crepe
+from vocalsep.melody.trackers.crepe import (
+    CREPE_WINDOW, crepe_activation, crepe_bin_cents, crepe_network, crepe_runner, load_crepe_tiny, normalize_frames,
+)
+from vocalsep.melody.trackers.crepe_int8 import calibration_frames
 
 
 def _copy_of_the_bundled_network():  # noqa: ANN202
@@ -14,28 +26,133 @@ def _copy_of_the_bundled_network():  # noqa: ANN202
     return network.eval()
 
 
-def test_onnx_activations_equal_the_torch_networks(tmp_path, monkeypatch) -> None:
+def _frames(count: int, seed: int) -> np.ndarray:
+    return normalize_frames(np.random.default_rng(seed).standard_normal((count, CREPE_WINDOW)).astype(np.float32))
+
+
+def _sung_frames() -> np.ndarray:
+    """Frames of tones (110-880 Hz, with noise) that the quantiser's calibration never saw."""
+    rng = np.random.default_rng(7)
+    audio = np.concatenate([
+        harmonic_tone(frequency, 0.3, rate=16000) + 0.02 * rng.standard_normal(4800)
+        for frequency in (110.0, 196.0, 262.0, 330.0, 440.0, 587.0, 880.0)
+    ]).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(audio, CREPE_WINDOW // 2), CREPE_WINDOW)[::320]
+    return normalize_frames(np.array(windows, dtype=np.float32))
+
+
+def _cents(activation: np.ndarray) -> np.ndarray:
+    """CREPE's local weighted average around the peak (no Viterbi: each frame on its own)."""
+    peak = activation.argmax(axis=1)
+    near = np.clip(peak[:, None] + np.arange(-4, 5), 0, activation.shape[1] - 1)
+    weights = np.take_along_axis(activation, near, axis=1)
+    return (weights * crepe_bin_cents()[near]).sum(axis=1) / weights.sum(axis=1)
+
+
+def test_float32_activations_equal_the_torch_networks(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
     network = _copy_of_the_bundled_network()  # its own object: no runner kept from other tests
-    frames = normalize_frames(torch.randn(37, 1024, generator=torch.Generator().manual_seed(0)))
+    frames = _frames(37, 0)
     with torch.inference_mode():
-        expected = network(frames).numpy()
-    got = crepe_runner(network)(frames)
+        expected = network(torch.from_numpy(frames)).numpy()
+    got = crepe_runner(network, precision="float32")(frames)
     assert isinstance(got, np.ndarray) and got.shape == (37, 360)
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
-    assert len(list((tmp_path / "cache").glob("crepe-tiny-*.onnx"))) == 1
-    assert crepe_runner(network) is crepe_runner(network)  # one session per network and weights
+    assert len(list((tmp_path / "cache").glob("crepe-tiny-1d-*.onnx"))) == 1
+    assert crepe_runner(network, precision="float32") is crepe_runner(network, precision="float32")
 
 
-def test_a_network_whose_weights_change_gets_a_new_export(tmp_path, monkeypatch) -> None:
+def test_int8_gives_the_float_networks_pitch(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
     network = _copy_of_the_bundled_network()
-    frames = normalize_frames(torch.randn(5, 1024, generator=torch.Generator().manual_seed(1)))
-    before = crepe_runner(network)(frames)
+    frames = _sung_frames()
+    exact = crepe_runner(network, precision="float32")(frames)
+    fast = crepe_runner(network, precision="int8")(frames)
+    voiced = exact.max(axis=1) >= 0.5
+    assert voiced.mean() > 0.8
+    assert np.abs(_cents(fast) - _cents(exact))[voiced].max() < 10.0
+    assert np.abs(fast.max(axis=1) - exact.max(axis=1)).max() < 0.1  # the voicing confidence
+    assert len(list((tmp_path / "cache").glob("crepe-tiny-int8-*.onnx"))) == 1
+
+
+def test_the_default_precision_is_int8(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    network = _copy_of_the_bundled_network()
+    frames = _frames(8, 3)
+    assert crepe_runner(network) is crepe_runner(network, precision="int8")
+    assert not np.allclose(crepe_runner(network)(frames), crepe_runner(network, precision="float32")(frames),
+                           atol=1e-5)
+    with pytest.raises(ValueError, match="unknown CREPE precision 'int4'"):
+        crepe_runner(network, precision="int4")
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_a_network_whose_weights_change_gets_a_new_export(tmp_path, monkeypatch, precision) -> None:
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    network = _copy_of_the_bundled_network()
+    frames = _frames(5, 1)
+    before = crepe_runner(network, precision=precision)(frames)
     with torch.no_grad():
         network.classifier.bias.add_(1.0)  # a fine-tuning step, say
-        expected = network(frames).numpy()
-    after = crepe_runner(network)(frames)
-    np.testing.assert_allclose(after, expected, atol=1e-5, rtol=0)
+        expected = network(torch.from_numpy(frames)).numpy()
+    after = crepe_runner(network, precision=precision)(frames)
+    np.testing.assert_allclose(after, expected, atol=1e-5 if precision == "float32" else 0.1, rtol=0)
     assert not np.allclose(before, after)
-    assert len(list((tmp_path / "cache").glob("crepe-tiny-*.onnx"))) == 2
+    assert len(list((tmp_path / "cache").glob(f"crepe-tiny-{'1d' if precision == 'float32' else 'int8'}-*"))) == 2
+
+
+def test_the_bundled_runner_equals_the_bundled_network(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    frames = _frames(16, 2)
+    np.testing.assert_allclose(crepe_runner(precision="float32")(frames),
+                               crepe_runner(_copy_of_the_bundled_network(), precision="float32")(frames),
+                               atol=1e-6, rtol=0)
+
+
+def test_calibration_frames_are_seeded_and_normalised() -> None:
+    frames = calibration_frames(64)
+    assert frames.shape == (64, CREPE_WINDOW) and frames.dtype == np.float32
+    np.testing.assert_array_equal(frames, calibration_frames(64))
+    np.testing.assert_allclose(frames.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(frames.std(axis=1), 1.0, atol=1e-4)
+
+
+def test_numpy_and_torch_normalisation_agree() -> None:
+    frames = np.random.default_rng(4).standard_normal((6, CREPE_WINDOW)).astype(np.float32) * 3 + 1
+    np.testing.assert_allclose(normalize_frames(frames), normalize_frames(torch.from_numpy(frames)).numpy(),
+                               atol=1e-6)
+
+
+def test_a_corrupted_bundled_file_is_refused(tmp_path, monkeypatch) -> None:
+    corrupted = tmp_path / "crepe-tiny.pth"
+    original = bytearray(crepe.CREPE_TINY_FILE.read_bytes())
+    original[len(original) // 2] ^= 0xFF  # one flipped byte in the weights
+    corrupted.write_bytes(bytes(original))
+    monkeypatch.setattr(crepe, "CREPE_TINY_FILE", corrupted)
+    crepe._bundled_export_key.cache_clear()
+    try:
+        with pytest.raises(ModelLoadError, match="checksum mismatch"):
+            crepe_activation(np.zeros(16000, np.float32), 320)
+    finally:
+        crepe._bundled_export_key.cache_clear()
+
+
+def test_a_voice_is_tracked_without_torch_once_the_export_is_cached(tmp_path) -> None:
+    """`vocalsep pitch --no-separate` spends no start-up on importing torch (about two seconds)."""
+    import soundfile as sf
+
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, harmonic_tone(220.0, 2.0, rate=16000), 16000)
+    environment = {**os.environ, "VOCALSEP_CACHE_DIR": str(tmp_path / "cache")}
+    command = ("import runpy, sys; sys.argv = ['vocalsep', *sys.argv[1:]]\n"
+               "try:\n    runpy.run_module('vocalsep', run_name='__main__')\n"
+               "except SystemExit as end:\n    assert not end.code, end.code\n"
+               "print('torch' in sys.modules)")
+    arguments = [sys.executable, "-c", command, "pitch", "--no-separate", "--overwrite", "--threads", "1",
+                 str(voice), "-o", str(tmp_path / "melody")]
+    first = subprocess.run(arguments, env=environment, capture_output=True, text=True, check=True)
+    assert first.stdout.strip().endswith("True")  # the first call exports and quantises: torch, once
+    assert first.stderr.strip() == ""  # and the quantiser's log of advice stays out of the user's way
+    again = subprocess.run(arguments, env=environment, capture_output=True, text=True, check=True)
+    assert again.stdout.strip().endswith("False"), again.stderr
+    assert "220 Hz" in again.stdout or "A3" in again.stdout

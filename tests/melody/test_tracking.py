@@ -8,17 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import accompaniment_noise, voice_tone, write_wav
-from support import tiny_checkpoint
+from support import harmonic_tone, tiny_checkpoint
 
 from vocalsep.apps.cli import main
 from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.melody.tracking import CREPE_TINY_FILE, CREPE_TINY_SHA256, SILENCE_GATE_DB, PitchTrack, frame_levels_db, hz_to_midi, hz_to_note, load_crepe_tiny, midi_to_hz, midi_to_note, read_f0_csv, summarize, track_pitch, write_f0_csv
-
-
-def harmonic_tone(f0: float, seconds: float = 0.5, rate: int = 16000, harmonics: int = 6) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, harmonics + 1) if k * f0 < rate / 2)
-    return (0.3 * tone).astype(np.float32)
 
 
 def cents_error(track: PitchTrack, f0: float) -> np.ndarray:

@@ -17,14 +17,11 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 
 def _set_threads(threads: int | None) -> None:
-    """Threads for the network and the transforms (default: torch's, one per core)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise ConfigError(f"--threads must be at least 1, not {threads}")
-    import torch
+    """Threads for the networks and the transforms (default: one per core)."""
+    if threads is not None:
+        from vocalsep.threads import set_threads
 
-    torch.set_num_threads(threads)
+        set_threads(threads)
 
 
 def _number_between(low: float, high: float, unit: str = "") -> Callable[[str], float]:
@@ -202,6 +199,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
     from vocalsep.pipeline.separate import find_inputs
     from vocalsep.pipeline.melody import transcribe_file
 
+    _set_threads(args.threads)
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
@@ -367,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     pitch.add_argument("--plot", action="store_true",
                        help="also draw melody.png (and spectrograms.png when separating)")
     pitch.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    pitch.add_argument("--threads", type=int, metavar="N",
+                       help="CPU threads (default: one per core; 1 leaves the other cores free)")
     pitch.set_defaults(handler=cmd_pitch)
 
     plot = commands.add_parser("plot", help="pictures: spectrograms of mixture and vocals, melody over the vocals")

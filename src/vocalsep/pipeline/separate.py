@@ -6,11 +6,15 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from vocalsep.config import STEM_NAMES
 from vocalsep.errors import AudioReadError, VocalsepError
 from vocalsep.pipeline.song import SongResult, process_song
 from vocalsep.pipeline.stems import ClippingWarning, flac_can_store, output_gain
-from vocalsep.separation.separator import STEM_NAMES, Separator
+
+if TYPE_CHECKING:
+    from vocalsep.separation.separator import Separator
 
 __all__ = ["STEM_NAMES", "ClippingWarning", "BatchTally", "FileOutcome", "find_inputs", "flac_can_store",
            "output_gain", "separate_file", "separate_files", "separate_one"]
@@ -182,6 +186,8 @@ def separate_files(
 
     One bad file does not stop the others. ``options`` are those of ``separate_file``.
     """
+    from vocalsep.separation.separator import Separator
+
     model = options.pop("model", "default")
     separator = options.pop("separator", None) or Separator.from_pretrained(model)  # type: ignore[arg-type]
     for path in find_inputs(inputs):

@@ -14,11 +14,13 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vocalsep.audio.encode import COMPRESSED, check_channels, encoded_rate
 from vocalsep.audio.io import AudioReader, AudioWriter, Resampler
+from vocalsep.config import STEM_NAMES
 from vocalsep.errors import AudioWriteError, ConfigError, SampleRangeError
 from vocalsep.files import atomic_write_bytes, folder_lock
 from vocalsep.melody.notes import Note, segment_notes, write_midi, write_notes_csv
@@ -28,8 +30,9 @@ from vocalsep.melody.tracking import (
 from vocalsep.pipeline.naming import output_paths, track_name
 from vocalsep.pipeline.spectra import CqtStream, LogSpectrogramStream
 from vocalsep.pipeline.stems import flac_can_store, output_gain, progress_bar, stem_subtype
-from vocalsep.separation.separator import STEM_NAMES, Separator
-from vocalsep.separation.streaming import separate_stream
+
+if TYPE_CHECKING:
+    from vocalsep.separation.separator import Separator
 
 #: Pictures ``process_song`` can draw, by name (written as ``<name>.png``).
 PICTURES = ("spectrograms", "melody")
@@ -185,6 +188,9 @@ def process_song(
         if encoded_rate(audio_format, rate) != rate:
             warnings.warn(f"{input_path.name}: {audio_format} cannot store {rate} Hz; "
                           f"its stems are written at {encoded_rate(audio_format, rate)} Hz", stacklevel=2)
+    if separating:  # torch comes with the separator: a voice alone is tracked without it
+        from vocalsep.separation.separator import Separator
+        from vocalsep.separation.streaming import separate_stream
     if separating and separator is None:
         separator = Separator.from_pretrained(model)
     if separating and aggressiveness is not None:

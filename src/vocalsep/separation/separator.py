@@ -10,14 +10,12 @@ import numpy as np
 from torch import nn
 
 from vocalsep.audio.spectrogram import Spectrogram
-from vocalsep.config import ModelConfig
+from vocalsep.config import STEM_NAMES, ModelConfig
 from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.separation.model import MaskEstimator
 from vocalsep.separation.streaming import ENGINES, separate_stream
 
 
-#: The network estimates the first stem; the second is its exact complement, ``mixture - voice``.
-STEM_NAMES = ("vocals", "accompaniment")
 #: Seconds of an in-memory mixture handed to the streamed engine at a time.
 BLOCK_SECONDS = 10
 
