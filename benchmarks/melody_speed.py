@@ -32,9 +32,10 @@ from pathlib import Path
 
 from memory import write_song
 
-#: Runs `python -m vocalsep ...` with a fixed torch thread count (the same code on any checkout).
-CLI = ("import sys, runpy, torch; torch.set_num_threads(int(sys.argv[1])); "
-       "sys.argv = ['vocalsep', *sys.argv[2:]]; runpy.run_module('vocalsep', run_name='__main__')")
+#: Runs an older checkout's `python -m vocalsep ...` with a fixed torch thread count (before
+#: `pitch --threads`; its tracker imported torch anyway). This checkout gets `--threads` instead.
+OLD_CLI = ("import sys, runpy, torch; torch.set_num_threads(int(sys.argv[1])); "
+           "sys.argv = ['vocalsep', *sys.argv[2:]]; runpy.run_module('vocalsep', run_name='__main__')")
 
 #: FCPE through the evaluation's peer tracker (``evaluation.pitch_peers``), on the same voice file.
 FCPE = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); "
@@ -63,16 +64,20 @@ def run(seconds: float, threads: int, baseline_src: Path | None, folder: Path) -
     write_song(song, seconds / 60)
     here = dict(os.environ)
     vocals = folder / "separated" / song.stem / "vocals.wav"
-    cli = ["-c", CLI, str(threads)]
-    rows = [("separate", timed([*cli, "separate", "-q", "--overwrite", str(song), "-o", str(folder / "separated")],
+
+    def ours(command: str, *arguments: str) -> list[str]:
+        return ["-m", "vocalsep", command, "--threads", str(threads), *arguments]
+
+    rows = [("separate", timed(ours("separate", "-q", "--overwrite", str(song), "-o", str(folder / "separated")),
                                here))]
-    rows.append(("pitch", timed([*cli, "pitch", "--overwrite", str(song), "-o", str(folder / "pitch")], here)))
-    tracker = ["pitch", "--overwrite", "--no-separate", str(vocals)]
-    rows.append(("tracker", timed([*cli, *tracker, "-o", str(folder / "tracker")], here)))
+    rows.append(("pitch", timed(ours("pitch", "--overwrite", str(song), "-o", str(folder / "pitch")), here)))
+    tracker = ["--overwrite", "--no-separate", str(vocals)]
+    rows.append(("tracker", timed(ours("pitch", *tracker, "-o", str(folder / "tracker")), here)))
     if baseline_src is not None:
         base = {**here, "PYTHONPATH": str(baseline_src.resolve())}
-        rows.append(("tracker@base", timed([*cli, *tracker, "-o", str(folder / "tracker-base")], base)))
-    rows.append(("pyin", timed([*cli, *tracker, "--tracker", "pyin", "-o", str(folder / "pyin")], here)))
+        rows.append(("tracker@base", timed(["-c", OLD_CLI, str(threads), "pitch", *tracker, "-o",
+                                            str(folder / "tracker-base")], base)))
+    rows.append(("pyin", timed(ours("pitch", *tracker, "--tracker", "pyin", "-o", str(folder / "pyin")), here)))
     if fcpe_available():
         rows.append(("fcpe", timed(["-c", FCPE, str(threads), str(vocals)], here)))
     else:
@@ -86,6 +91,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline-src", type=Path, help="src/ of an older checkout, timed as tracker@base")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:  # the exports are cached once per machine: not timed
+        run(2.0, args.threads, args.baseline_src, Path(folder))
     print(f"{'seconds':>8} {'system':>14} {'wall s':>8} {'s per s':>8} {'x separate':>11} {'x tracker@base':>15}")
     for seconds in (float(s) for s in args.lengths.split(",")):
         with tempfile.TemporaryDirectory() as folder:

@@ -149,3 +149,13 @@ def test_atomic_writes_leave_no_partial_files(tmp_path: Path, monkeypatch: pytes
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "notes.mid"]  # no temporary left
     assert {name: (tmp_path / name).read_bytes() for name in old} == old  # the old files intact
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7])
+def test_the_running_median_is_scipys_median_filter(size: int) -> None:
+    from scipy.ndimage import median_filter
+
+    from vocalsep.melody.notes import _running_median
+
+    values = np.random.default_rng(size).standard_normal(23)
+    np.testing.assert_array_equal(_running_median(values, size), median_filter(values, size=size, mode="nearest"))
