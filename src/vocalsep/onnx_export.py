@@ -3,9 +3,10 @@
 Both networks of the product (the separator's mask network and CREPE tiny) run this way: the
 same function as the torch module within float rounding, about twice as fast on a CPU
 (docs/SPEED.md). ``onnxruntime`` is a core dependency; where it is missing, callers keep
-their torch modules. The ``onnx`` package is not needed: torch's exporter writes the model
-itself and imports ``onnx`` only to insert onnxscript functions, which these models have
-none of (``without_onnx_package``).
+their torch modules. The export needs no ``onnx`` package (only CREPE's int8 quantisation,
+``melody.trackers.crepe_int8``, does): torch's exporter writes the model itself and imports
+``onnx`` only to insert onnxscript functions, which these models have none of
+(``without_onnx_package``).
 """
 
 from __future__ import annotations
