@@ -161,6 +161,8 @@ def test_threads_option_sets_the_threads_and_refuses_nonsense(tmp_path: Path, mo
 
     write_song(tmp_path / "song.wav")
     monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    monkeypatch.setattr("vocalsep.threads._chosen", None)  # restored afterwards, as the variable below
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     calls: list[int] = []
     assert _run("separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model, "-q",
                 "--threads", "2") == 0
@@ -169,3 +171,6 @@ def test_threads_option_sets_the_threads_and_refuses_nonsense(tmp_path: Path, mo
     error = capsys.readouterr().err.strip()
     assert error == "vocalsep: error: --threads must be at least 1, not 0"
     assert not (tmp_path / "o2").exists()
+    assert _run("pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "m"), "--no-separate", "--threads", "0") == 1
+    assert capsys.readouterr().err.strip() == "vocalsep: error: --threads must be at least 1, not 0"
+    assert not (tmp_path / "m").exists()
