@@ -191,10 +191,10 @@ def process_song(
     if separating:  # torch comes with the separator: a voice alone is tracked without it
         from vocalsep.separation.separator import Separator
         from vocalsep.separation.streaming import separate_stream
-    if separating and separator is None:
-        separator = Separator.from_pretrained(model)
-    if separating and aggressiveness is not None:
-        separator = separator.with_aggressiveness(aggressiveness)
+
+        separator = Separator.from_pretrained(model) if separator is None else separator
+        if aggressiveness is not None:
+            separator = separator.with_aggressiveness(aggressiveness)
     vocals_reader = AudioReader(vocals_path) if vocals_path is not None else None
     voice_rate = vocals_reader.sample_rate if vocals_reader else rate
     voice_frames = vocals_reader.frames if vocals_reader else reader.frames

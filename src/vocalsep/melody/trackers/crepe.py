@@ -217,7 +217,8 @@ def crepe_runner(network: object | None = None, *, precision: str = "int8"):  # 
     key = module_digest(network, "crepe-tiny")
     kept = _RUNNERS.setdefault(network, {})
     if (threads, precision, key) not in kept:
-        kept.clear()  # the weights changed (a fine-tuning step): the old sessions are of no use
+        for stale in [k for k in kept if k[2] != key]:  # older weights (a fine-tuning step): of no use now
+            del kept[stale]
         kept[threads, precision, key] = _onnx_runner(lambda: network, key, precision, threads)
     return kept[threads, precision, key]
 

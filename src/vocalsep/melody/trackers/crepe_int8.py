@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import OutputError
+from vocalsep.melody.trackers.base import ANALYSIS_RATE
 
 #: Changes whenever the quantisation or its calibration below changes (it is part of the cache key).
 QUANTIZE_VERSION = "1"
 CALIBRATION_FRAMES = 512
-_RATE = 16000
-_WINDOW = 1024
+_WINDOW = 1024  # crepe.CREPE_WINDOW (crepe imports this module)
 
 
 def calibration_frames(count: int = CALIBRATION_FRAMES, seed: int = 0) -> np.ndarray:
@@ -36,14 +36,15 @@ def calibration_frames(count: int = CALIBRATION_FRAMES, seed: int = 0) -> np.nda
     fixes the uint8 scales from.
     """
     rng = np.random.default_rng(seed)
-    t = np.arange(_WINDOW) / _RATE
+    t = np.arange(_WINDOW) / ANALYSIS_RATE
     frames = np.empty((count, _WINDOW))
     for i in range(count):
         f0 = 50.0 * 2.0 ** rng.uniform(0.0, 4.5)
         vibrato = 1.0 + 0.01 * np.sin(2 * np.pi * rng.uniform(4.0, 7.0) * t)
         harmonics = np.arange(1, 1 + max(1, int(7000 // f0)))[:, None]
         amplitudes = rng.uniform(0.0, 1.0, harmonics.shape) / harmonics ** rng.uniform(0.5, 2.0)
-        phase = 2 * np.pi * harmonics * f0 * np.cumsum(vibrato) / _RATE + rng.uniform(0, 2 * np.pi, harmonics.shape)
+        start = rng.uniform(0, 2 * np.pi, harmonics.shape)
+        phase = 2 * np.pi * harmonics * f0 * np.cumsum(vibrato) / ANALYSIS_RATE + start
         tone = (amplitudes * np.sin(phase)).sum(axis=0)
         noise = rng.standard_normal(_WINDOW) * 10 ** rng.uniform(-3.0, 0.5) * tone.std()
         frames[i] = tone + noise if rng.uniform() < 6 / 7 else noise
