@@ -156,3 +156,54 @@ def test_a_voice_is_tracked_without_torch_once_the_export_is_cached(tmp_path) ->
     again = subprocess.run(arguments, env=environment, capture_output=True, text=True, check=True)
     assert again.stdout.strip().endswith("False"), again.stderr
     assert "220 Hz" in again.stdout or "A3" in again.stdout
+
+
+def test_the_widened_network_starts_as_the_one_input_network_whatever_the_mixture(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    one = _copy_of_the_bundled_network()
+    two = crepe.widened(one, inputs=2, voicing=True)
+    assert (two.inputs, two.voicing) == (2, True)
+    voice, song = _frames(16, 1), _frames(16, 2)
+    with torch.inference_mode():
+        expected = one(torch.from_numpy(voice)).numpy()
+        got = two(torch.from_numpy(np.stack([voice, song], axis=1))).numpy()
+    assert got.shape == (16, 361)
+    np.testing.assert_allclose(got[:, :360], expected, atol=1e-6)
+    np.testing.assert_allclose(got[:, 360], 0.5)  # the voicing output starts undecided
+
+
+def test_a_two_input_network_round_trips_through_its_file_and_runs_in_int8_near_float(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    two = crepe.widened(_copy_of_the_bundled_network(), inputs=2, voicing=True)
+    with torch.no_grad():  # give the mixture input and the voicing output some weight
+        two.conv1.weight[:, 1] = 0.3 * two.conv1.weight[:, 0]
+        two.classifier.weight[360] = 0.05 * two.classifier.weight[:360].mean(axis=0)
+    torch.save(two.state_dict(), tmp_path / "two.pth")
+    loaded = load_crepe_tiny(tmp_path / "two.pth")
+    assert (loaded.inputs, loaded.voicing) == (2, True)
+    voice = _sung_frames()
+    frames = np.stack([voice, voice[::-1]], axis=1)
+    with torch.inference_mode():
+        expected = two(torch.from_numpy(frames)).numpy()
+    np.testing.assert_allclose(crepe_runner(loaded, precision="float32")(frames), expected, atol=1e-5)
+    quantised = crepe_runner(loaded, precision="int8")(frames)
+    sung = expected[:, :360].max(axis=1) > 0.5
+    assert sung.mean() > 0.5
+    assert np.abs(_cents(quantised[sung, :360]) - _cents(expected[sung, :360])).max() < 10
+    assert np.abs(quantised[:, 360] - expected[:, 360]).max() < 0.1
+
+
+def test_a_one_input_network_ignores_the_mixture_and_a_two_input_one_hears_a_lone_voice_as_its_own_song(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VOCALSEP_CACHE_DIR", str(tmp_path / "cache"))
+    one = _copy_of_the_bundled_network()
+    voice = harmonic_tone(220.0, 0.5, rate=16000).astype(np.float32)
+    song = voice + 0.5 * np.random.default_rng(0).standard_normal(voice.size).astype(np.float32)
+    alone = crepe_activation(voice, 320, network=one, precision="float32")
+    np.testing.assert_array_equal(crepe_activation(np.stack([voice, song]), 320, network=one, precision="float32"), alone)
+    two = crepe.widened(one, inputs=2, voicing=True)
+    with torch.no_grad():
+        two.conv1.weight[:, 1] = 0.3 * two.conv1.weight[:, 0]
+    lone = crepe_activation(voice, 320, network=two, precision="float32")
+    np.testing.assert_array_equal(lone, crepe_activation(np.stack([voice, voice]), 320, network=two, precision="float32"))
+    assert not np.allclose(lone, crepe_activation(np.stack([voice, song]), 320, network=two, precision="float32"))

@@ -320,3 +320,31 @@ def test_viterbi_fixed_lag_fallback_bounds_memory() -> None:
         decided += decoder.push(np.full((50, 360), np.log(1 / 360))).size
         assert len(decoder.pointers) <= 550
     assert decided + decoder.finish().size == 3000
+
+
+def test_blockwise_tracking_of_a_voice_with_its_mixture_equals_the_whole_signal() -> None:
+    """The voice and the song stream side by side through the same blocks, exactly as the whole signal."""
+    import torch
+
+    from vocalsep.melody.trackers.crepe import load_crepe_tiny, widened
+    from vocalsep.melody.tracking import PitchStream
+
+    network = widened(load_crepe_tiny(), inputs=2, voicing=True)
+    with torch.no_grad():  # give the song and the voicing output some weight
+        network.conv1.weight[:, 1] = 0.3 * network.conv1.weight[:, 0]
+        network.classifier.weight[360] = 0.5 * network.classifier.weight[:360].mean(axis=0)
+    audio = _song_like_voice()
+    song = audio + 0.3 * np.random.default_rng(1).standard_normal(audio.size).astype(np.float32)
+    stream = PitchStream(block_frames=50, network=network)
+    for start in range(0, audio.size, 7777):
+        stream.push(audio[start : start + 7777], mixture=song[start : start + 7777])
+    track = stream.finish()
+    whole = track_pitch(audio, 16000, network=network, mixture=song)
+    assert len(track) == len(whole) == 1 + audio.size // 160
+    np.testing.assert_allclose(track.frequency, whole.frequency, rtol=1e-6)
+    np.testing.assert_allclose(track.confidence, whole.confidence, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(track.voiced, whole.voiced)
+    alone = track_pitch(audio, 16000, network=network)
+    assert not np.allclose(alone.confidence, whole.confidence)  # the song was heard
+    with pytest.raises(VocalsepError, match="mixture has"):
+        track_pitch(audio, 16000, network=network, mixture=song[:-800])

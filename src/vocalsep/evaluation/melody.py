@@ -264,10 +264,11 @@ def evaluate_pitch(
 
         bar = tqdm(total=len(jobs), desc="evaluate-pitch", unit="clip", file=sys.stderr, leave=False)
     for dataset, path, reference in jobs:
-        for condition, audio, rate in _condition_audio(dataset, path, conditions, separator, peer):
+        for condition, audio, song, rate in _condition_audio(dataset, path, conditions, separator, peer):
             for name in trackers:
+                # a separated voice comes with its song, which a tracker that hears the song takes too
                 track = track_pitch(audio, rate, tracker=name, hop=get_tracker(name).native_hop or hop,
-                                    network=network if name == "crepe-tiny" else None)
+                                    network=network if name == "crepe-tiny" else None, mixture=song)
                 results.add(dataset, path.stem, name, condition, score(reference, track))
         if bar is not None:
             bar.update(1)
@@ -290,7 +291,8 @@ def _vocadito_jobs(root: Path) -> list[tuple[str, Path, tuple[np.ndarray, np.nda
 
 def _condition_audio(
     dataset: str, path: Path, conditions: list[str], separator: object | None, peer: object | None = None
-) -> Iterable[tuple[str, np.ndarray, int]]:
+) -> Iterable[tuple[str, np.ndarray, np.ndarray | None, int]]:
+    """(condition, voice, the song it was separated from or None, rate) of one clip per condition."""
     from vocalsep.audio.io import load_audio
 
     waveform, rate = load_audio(path)
@@ -302,15 +304,15 @@ def _condition_audio(
         clean = mixture = waveform
     for condition in conditions:
         if condition == "clean":
-            yield condition, clean, rate
+            yield condition, clean, None, rate
         elif condition == "mixture" and dataset == "MIR-1K":
-            yield condition, mixture, rate
+            yield condition, mixture, None, rate
         elif condition == "separated":
             if separator is None:
                 raise VocalsepError("the separated condition needs a separation model")
-            yield condition, separator.separate(mixture, rate).vocals, rate  # type: ignore[attr-defined]
+            yield condition, separator.separate(mixture, rate).vocals, mixture, rate  # type: ignore[attr-defined]
         elif condition == "spleeter" and peer is not None:
-            yield condition, peer.separate(mixture, rate).vocals, rate  # type: ignore[attr-defined]
+            yield condition, peer.separate(mixture, rate).vocals, mixture, rate  # type: ignore[attr-defined]
 
 
 

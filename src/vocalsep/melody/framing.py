@@ -37,16 +37,23 @@ class FrameBlocks:
         if hop < 1 or block_frames < 1 or context < 0:
             raise ValueError("hop and block_frames must be positive, context non-negative")
         self.analysis, self.hop, self.block_frames, self.context = analysis, hop, block_frames, context
-        self.buffer = np.zeros(0, dtype=np.float32)
-        self.buffer_start = 0  # stream index of buffer[0]
+        self.buffer: np.ndarray | None = None  # (signals, samples); set by the first push
+        self.mono = True  # pushed as (samples,): the analysis gets (samples,) too
+        self.buffer_start = 0  # stream index of buffer[:, 0]
         self.received = 0
         self.next_frame = 0
 
     def push(self, samples: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        """Feed mono samples; return the analyses of the blocks that are now complete."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self.buffer = np.concatenate([self.buffer, samples])
-        self.received += samples.size
+        """Feed samples, (samples,) or (signals, samples) in step (the same shape every push);
+        return the analyses of the blocks that are now complete."""
+        samples = np.asarray(samples, dtype=np.float32)
+        rows = samples.reshape(1, -1) if samples.ndim <= 1 else samples
+        if self.buffer is None:
+            self.mono, self.buffer = samples.ndim <= 1, np.zeros((rows.shape[0], 0), dtype=np.float32)
+        elif rows.shape[0] != self.buffer.shape[0]:
+            raise ValueError(f"pushed {rows.shape[0]} signal(s) to a stream of {self.buffer.shape[0]}")
+        self.buffer = np.concatenate([self.buffer, rows], axis=1)
+        self.received += rows.shape[1]
         out = []
         end = self.next_frame + self.block_frames
         while self.received >= end * self.hop + self.context:
@@ -63,15 +70,18 @@ class FrameBlocks:
         return out
 
     def _emit(self, end_frame: int, stop: int) -> tuple[np.ndarray, ...]:
+        if self.buffer is None:
+            self.buffer = np.zeros((1, 0), dtype=np.float32)
         start = max(0, self.next_frame * self.hop - self.context)
         start -= start % self.hop  # the analysis's frame k sits on stream frame start / hop + k
         stop = min(stop, self.received)
-        result = self.analysis(self.buffer[start - self.buffer_start : stop - self.buffer_start])
+        piece = self.buffer[:, start - self.buffer_start : stop - self.buffer_start]
+        result = self.analysis(piece[0] if self.mono else piece)
         offset = self.next_frame - start // self.hop
         count = end_frame - self.next_frame
         self.next_frame = end_frame
         keep = max(0, self.next_frame * self.hop - self.context)
         keep -= keep % self.hop
-        self.buffer = self.buffer[keep - self.buffer_start :]
+        self.buffer = self.buffer[:, keep - self.buffer_start :]
         self.buffer_start = keep
         return tuple(np.asarray(part)[offset : offset + count] for part in result)

@@ -165,6 +165,7 @@ def track_pitch(
     gate_db: float | None | Literal["tuned"] = "tuned",
     batch_frames: int = 64,
     network: object | None = None,
+    mixture: np.ndarray | None = None,
 ) -> PitchTrack:
     """Estimate the F0 contour of a monophonic voice.
 
@@ -191,6 +192,10 @@ def track_pitch(
     network : torch.nn.Module, optional
         For trackers with a network: e.g. a CREPE tiny network (``load_crepe_tiny(path)`` of a
         fine-tuning checkpoint) instead of the bundled one.
+    mixture : ndarray, optional
+        The song the voice was separated from, same shape and rate as ``waveform``: a tracker
+        that hears the song (``Tracker.hears_mixture``, CREPE) takes it beside the voice; the
+        others ignore it.
 
     Returns
     -------
@@ -199,7 +204,14 @@ def track_pitch(
     """
     stream = PitchStream(tracker=tracker, hop=hop, fmin=fmin, fmax=fmax, threshold=threshold, gate_db=gate_db,
                          batch_frames=batch_frames, network=network)
-    stream.push(_mono_at_analysis_rate(waveform, sample_rate))
+    voice = _mono_at_analysis_rate(waveform, sample_rate)
+    if mixture is not None:
+        song = _mono_at_analysis_rate(mixture, sample_rate)
+        if song.size != voice.size:
+            raise VocalsepError(f"the mixture has {song.size} samples at 16 kHz and the voice {voice.size}")
+        stream.push(voice, mixture=song)
+    else:
+        stream.push(voice)
     return stream.finish()
 
 
@@ -242,6 +254,7 @@ class PitchStream:
         if hop_samples < 1:
             raise ConfigError(f"hop must be at least {1 / ANALYSIS_RATE:.6f} s, got {hop}")
         self.tracker, self.hop_samples = tracker, hop_samples
+        self.hears_mixture = kind.hears_mixture
         self.gate_db = kind.tuned_gate_db if gate_db == "tuned" else gate_db
         fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
         self.estimator = kind(TrackerSettings(hop_samples, fmin, fmax, threshold, batch_frames, network))
@@ -249,14 +262,23 @@ class PitchStream:
         self.energy: list[np.ndarray] = []  # the silence gate's frame energies
 
         def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
-            return (*self.estimator.analyse(x), frame_energy(x, hop_samples))
+            # x: the voice (samples,), or the voice and the mixture (2, samples); the gate hears the voice
+            return (*self.estimator.analyse(x), frame_energy(x if x.ndim == 1 else x[0], hop_samples))
 
         context = max(self.estimator.context_samples, LEVEL_WINDOW // 2)
         self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames or kind.block_frames,
                                   context=context)
 
-    def push(self, audio: np.ndarray) -> None:
-        """Feed 16 kHz mono samples (float32, shape (samples,))."""
+    def push(self, audio: np.ndarray, mixture: np.ndarray | None = None) -> None:
+        """Feed 16 kHz mono samples (float32, shape (samples,)) of the voice and, for a tracker
+        that hears the song (``Tracker.hears_mixture``), the same samples of the mixture.
+
+        A stream takes the mixture on every push or on none; trackers that do not hear the
+        song ignore it.
+        """
+        if mixture is not None and self.hears_mixture:
+            audio = np.stack([np.asarray(audio, dtype=np.float32).reshape(-1),
+                              np.asarray(mixture, dtype=np.float32).reshape(-1)])
         for block in self.frames.push(audio):
             self._take(block)
 

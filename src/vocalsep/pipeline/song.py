@@ -69,11 +69,16 @@ class _Voice:
         if (pitch or cqt) and rate != ANALYSIS_RATE:
             self.to_analysis = Resampler(rate, ANALYSIS_RATE)
 
-    def push(self, vocals: np.ndarray, *, spectrogram: np.ndarray | None = None) -> None:
+    def push(self, vocals: np.ndarray, *, spectrogram: np.ndarray | None = None,
+             mixture: np.ndarray | None = None) -> None:
+        """A block of vocals (channels, n) and, when separating, the same block of the mixture
+        (the tracker hears the song beside the voice: row 1 of what it analyses)."""
         if self.spectrogram is not None:
             self.spectrogram.push(vocals if spectrogram is None else spectrogram)
         if self.pitch or self.cqt:
             mono = vocals.mean(axis=0, dtype=np.float32)[None]
+            if mixture is not None and self.pitch is not None and self.pitch.hears_mixture:
+                mono = np.concatenate([mono, mixture.mean(axis=0, dtype=np.float32)[None]])
             self._analyse(self.to_analysis.push(mono) if self.to_analysis else mono)
 
     def finish(self) -> None:
@@ -86,7 +91,7 @@ class _Voice:
         if mono.shape[1] == 0:
             return
         if self.pitch is not None:
-            self.pitch.push(mono[0])
+            self.pitch.push(mono[0], mixture=mono[1] if mono.shape[0] > 1 else None)
         if self.cqt is not None:
             self.cqt.push(mono[0])
 
@@ -219,9 +224,10 @@ def process_song(
                     if writers:
                         writers["vocals"].write(vocals)
                         writers["accompaniment"].write(accompaniment)
+                    mixture = vocals + accompaniment
                     if mixture_spectrogram is not None:
-                        mixture_spectrogram.push(vocals + accompaniment)
-                    voice.push(vocals)
+                        mixture_spectrogram.push(mixture)
+                    voice.push(vocals, mixture=mixture)
                     done += vocals.shape[1]
                     if on_progress is not None:
                         on_progress(done, reader.frames)

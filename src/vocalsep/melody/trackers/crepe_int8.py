@@ -52,6 +52,24 @@ def calibration_frames(count: int = CALIBRATION_FRAMES, seed: int = 0) -> np.nda
     return (frames / np.maximum(frames.std(axis=1, keepdims=True), 1e-10)).astype(np.float32)
 
 
+def song_frames(voices: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Calibration pairs (count, 2, 1024) for a two-input network: each voice frame beside a
+    mixture of it with another frame at a random level, normalised as the tracker normalises."""
+    rng = np.random.default_rng(seed)
+    others = voices[rng.permutation(len(voices))]
+    mixtures = voices + others * 10 ** rng.uniform(-1.0, 1.0, (len(voices), 1))
+    mixtures -= mixtures.mean(axis=1, keepdims=True)
+    mixtures /= np.maximum(mixtures.std(axis=1, keepdims=True), 1e-10)
+    return np.stack([voices, mixtures.astype(np.float32)], axis=1)
+
+
+def _input_rank(model: bytes) -> int:
+    """Rank of an ONNX model's first input."""
+    import onnx
+
+    return len(onnx.load_from_string(model).graph.input[0].type.tensor_type.shape.dim)
+
+
 def quantize(float_model: bytes, input_name: str = "frames") -> bytes:
     """The int8 model of a float CREPE tiny ONNX model (``crepe.crepe_runner``'s export).
 
@@ -60,6 +78,8 @@ def quantize(float_model: bytes, input_name: str = "frames") -> bytes:
     from onnxruntime.quantization import CalibrationDataReader
 
     frames = calibration_frames()
+    if _input_rank(float_model) == 3:  # a network that hears the voice and the mixture
+        frames = song_frames(frames)
 
     class Frames(CalibrationDataReader):
         def __init__(self) -> None:

@@ -1,0 +1,111 @@
+"""Remix songs for the tracker: labels that follow a pitch shift, seeded songs at the drawn level,
+the separation cached once per separator, and training frames as a song-hearing tracker takes them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from support import harmonic_tone, tiny_estimator
+from vocalsep.melody.trackers.crepe import CREPE_BINS, CREPE_WINDOW, crepe_bin_cents
+from vocalsep.separation.separator import Separator
+from vocalsep.training.pitch_remix import (
+    LABEL_HOP, Accompaniment, LabelledVoice, RemixCache, RemixFrameSampler, RemixSongs, speed_change,
+)
+
+RATE = 16000
+
+
+def _voice(f0: float = 220.0, seconds: float = 2.0, name: str = "v", group: str = "a") -> LabelledVoice:
+    audio = harmonic_tone(f0, seconds, rate=RATE).astype(np.float32)
+    labels = int(seconds / LABEL_HOP) - 1
+    frequency = np.full(labels, f0)
+    frequency[: labels // 4] = 0.0  # an unvoiced start
+    return LabelledVoice(name, audio, frequency, np.ones(labels, bool), group)
+
+
+def _band(seconds: float = 3.0, group: str = "b", seed: int = 0) -> Accompaniment:
+    noise = np.random.default_rng(seed).standard_normal(int(seconds * RATE)).astype(np.float32) * 0.1
+    return Accompaniment(f"band-{group}", noise, group)
+
+
+def _peak_hz(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+    return float(np.fft.rfftfreq(audio.size, 1 / RATE)[spectrum.argmax()])
+
+
+def test_a_faster_voice_has_its_labels_raised_by_the_same_ratio_and_its_timeline_shortened() -> None:
+    voice = _voice(200.0, 2.0)
+    ratio = 2 ** (2 / 12)  # two semitones up
+    audio, frequency, known = speed_change(voice, ratio)
+    assert audio.size == pytest.approx(voice.audio.size / ratio, abs=2)
+    assert _peak_hz(audio) == pytest.approx(200.0 * ratio, rel=0.01)
+    voiced = frequency[frequency > 0]
+    np.testing.assert_allclose(voiced, 200.0 * ratio, rtol=2e-3)
+    # the unvoiced quarter stays a quarter of the new timeline
+    assert (frequency == 0).sum() == pytest.approx((voice.frequency == 0).sum() / ratio, abs=2)
+    assert known.all()
+
+
+def test_songs_are_seeded_take_another_recordings_accompaniment_and_mix_at_the_drawn_ratio() -> None:
+    voices = [_voice(220.0, group="a"), _voice(330.0, name="w", group="b")]
+    bands = [_band(group="a"), _band(group="b", seed=1)]
+    songs = RemixSongs(voices, bands, seed=3)
+    first, again = songs.song(5), songs.song(5)
+    np.testing.assert_array_equal(first.mixture, again.mixture)
+    assert not np.array_equal(first.mixture, songs.song(6).mixture)
+    for index in range(8):
+        song = songs.song(index)
+        voice_group = next(v.group for v in voices if v.name == song.description["voice"])
+        assert song.description["accompaniment"] != f"band-{voice_group}"
+        band = song.mixture - song.voice
+        measured = 10 * np.log10(np.mean(song.voice.astype(np.float64) ** 2) / np.mean(band.astype(np.float64) ** 2))
+        assert measured == pytest.approx(song.description["ratio_db"], abs=0.05)
+        assert np.abs(song.mixture).max() <= 10 ** (-1 / 20) + 1e-6
+        assert song.frequency.size == song.known.size
+
+
+def test_the_cache_separates_each_song_once_and_a_new_separator_gets_its_own_songs(tmp_path) -> None:
+    songs = RemixSongs([_voice()], [_band(group="b")], seed=0)
+
+    class Counting:
+        def __init__(self, seed: int) -> None:
+            self.inner, self.calls = Separator(tiny_estimator(seed)), 0
+            self.estimator = self.inner.estimator
+
+        def separate(self, mixture: np.ndarray, rate: int):  # noqa: ANN202
+            self.calls += 1
+            return self.inner.separate(mixture, rate)
+
+    separator = Counting(0)
+    cache = RemixCache(tmp_path, songs, "test", separator)
+    loaded = cache.load(3)
+    assert separator.calls == 3 and len(loaded) == 3
+    assert loaded[0].separated.shape == loaded[0].mixture.shape == loaded[0].voice.shape
+    RemixCache(tmp_path, songs, "test", separator).load(3)
+    assert separator.calls == 3  # all cached
+    other = Counting(1)
+    RemixCache(tmp_path, songs, "test", other).load(2)
+    assert other.calls == 2
+
+
+def test_training_frames_pair_the_separated_voice_with_the_mixture_and_weight_only_known_labels(tmp_path) -> None:
+    songs = RemixSongs([_voice(247.0)], [_band(group="b")], seed=0, shift_probability=0.0)
+    cached = RemixCache(tmp_path, songs, "test", Separator(tiny_estimator(0))).load(2)
+    cached[1].known[:] = False
+    cached[1].known[10] = True  # one known label in the second song
+    sampler = RemixFrameSampler(cached, inputs=2, clean_share=0.0)
+    assert len(sampler.frames) == cached[0].known.sum() + 1
+    windows, targets, weights = sampler.batch(64, np.random.default_rng(0))
+    assert windows.shape == (64, 2, CREPE_WINDOW) and targets.shape == weights.shape == (64, CREPE_BINS + 1)
+    voiced = targets[:, CREPE_BINS] == 1
+    assert voiced.any() and (~voiced).any()
+    # the pitch target peaks at the label's bin, and only voiced frames weigh on the pitch bins
+    peak_cents = crepe_bin_cents()[targets[voiced, :CREPE_BINS].argmax(axis=1)]
+    assert np.all(np.abs(peak_cents - 1200 * np.log2(247.0 / 10)) <= 10)
+    assert (weights[~voiced, :CREPE_BINS] == 0).all() and (weights[voiced, :CREPE_BINS] == 1).all()
+    assert (weights[:, CREPE_BINS] == 1).all()
+    clean = RemixFrameSampler(cached, inputs=2, clean_share=1.0).batch(8, np.random.default_rng(0))[0]
+    np.testing.assert_array_equal(clean[:, 0], clean[:, 1])  # a clean voice is its own song
+    one = RemixFrameSampler(cached, inputs=1).batch(8, np.random.default_rng(0))[0]
+    assert one.shape == (8, CREPE_WINDOW)
