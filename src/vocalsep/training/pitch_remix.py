@@ -31,6 +31,7 @@ import numpy as np
 
 from vocalsep.errors import DatasetError
 from vocalsep.melody.trackers.base import ANALYSIS_RATE
+from vocalsep.melody.trackers.crepe import CREPE_WINDOW, crepe_bin_cents
 
 #: Seconds between labels (MIR-1K's grid): label ``i`` is centred at ``(i + 1) * LABEL_HOP`` s.
 LABEL_HOP = 0.02
@@ -78,11 +79,74 @@ class Accompaniment:
     group: str
 
 
+# ---------------------------------------------------------------------------------------------
+# Labels and clips
+
+
+def crepe_target(frequency: np.ndarray, *, blur_cents: float = 25.0) -> np.ndarray:
+    """CREPE's training target: a Gaussian over the 360 bins around each frequency.
+
+    Parameters
+    ----------
+    frequency : ndarray, shape (frames,)
+        Hz; non-positive = unvoiced (an all-zero row).
+    blur_cents : float
+        Standard deviation of the Gaussian in cents (CREPE: 25).
+
+    Returns
+    -------
+    ndarray, shape (frames, 360), float32
+        1 at the exact pitch, ``exp(-d**2 / (2 * blur**2))`` at ``d`` cents from it.
+    """
+    f = np.atleast_1d(np.asarray(frequency, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cents = np.where(f > 0, 1200.0 * np.log2(f / 10.0), np.nan)
+    distance = crepe_bin_cents()[None, :] - cents[:, None]
+    target = np.exp(-(distance**2) / (2.0 * blur_cents**2))
+    return np.nan_to_num(target, nan=0.0).astype(np.float32)
+
+
+def song_of(clip: str) -> str:
+    """MIR-1K song of a clip name: ``amy_9_03`` -> ``amy_9``."""
+    return "_".join(clip.split("_")[:2])
+
+
+def tuning_clips(mir1k_root: str | Path, count: int = 40) -> list[Path]:
+    """The MIR-1K clips kept for tuning (threshold, gate, training step): ``count`` clips of the
+    training singers (``TRAINING_SINGERS``) drawn with seed 0 (``benchmarks/pitch.py thresholds``)."""
+    from vocalsep.evaluation.melody import TRAINING_SINGERS, mir1k_clips
+
+    paths = mir1k_clips(mir1k_root, singers=TRAINING_SINGERS)
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(paths), size=min(count, len(paths)), replace=False))
+    return [paths[i] for i in chosen]
+
+
+def training_clips(mir1k_root: str | Path, tuning_count: int = 40) -> list[Path]:
+    """MIR-1K clips for fine-tuning: the training singers' clips that are not tuning clips.
+
+    The unseen singers (``evaluation.melody.UNSEEN_SINGERS``) are never among them.
+    """
+    from vocalsep.evaluation.melody import TRAINING_SINGERS, mir1k_clips
+
+    tuning = set(tuning_clips(mir1k_root, tuning_count))
+    clips = [p for p in mir1k_clips(mir1k_root, singers=TRAINING_SINGERS) if p not in tuning]
+    if not clips:
+        raise DatasetError(f"{mir1k_root}: no MIR-1K clips left for training")
+    return clips
+
+
+def read_labels(mir1k_root: str | Path, clip: str) -> np.ndarray:
+    """Labelled F0 of a clip in Hz (0 = unvoiced), label ``i`` (0-based) at ``0.02 * (i + 1)`` s."""
+    from vocalsep.evaluation.melody import read_mir1k_pitch
+
+    _, frequency = read_mir1k_pitch(Path(mir1k_root) / "PitchLabel" / f"{clip}.pv")
+    return frequency[1:]
+
+
 def mir1k_voices(mir1k_root: str | Path, tuning_count: int = 40) -> tuple[list[LabelledVoice], list[Accompaniment]]:
     """The training singers' MIR-1K clips (tuning clips left out) as voices and accompaniments."""
     from vocalsep.audio.io import load_audio, resample
-    from vocalsep.training.pitch_train import read_labels, song_of, training_clips
-
     voices, accompaniments = [], []
     for clip in training_clips(mir1k_root, tuning_count):
         waveform, rate = load_audio(clip)
@@ -341,8 +405,6 @@ class RemixFrameSampler:
             raise DatasetError("the remix songs hold no labelled frames")
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from vocalsep.melody.trackers.crepe import CREPE_WINDOW
-        from vocalsep.training.pitch_train import crepe_target
 
         picks = self.frames[rng.integers(0, len(self.frames), size)]
         clean = rng.uniform(size=size) < self.clean_share
