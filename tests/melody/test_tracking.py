@@ -331,8 +331,8 @@ def test_blockwise_tracking_of_a_voice_with_its_mixture_equals_the_whole_signal(
 
     network = widened(load_crepe_tiny(), inputs=2, voicing=True)
     with torch.no_grad():  # give the song and the voicing output some weight
-        network.conv1.weight[:, 1] = 0.3 * network.conv1.weight[:, 0]
-        network.classifier.weight[360] = 0.5 * network.classifier.weight[:360].mean(axis=0)
+        network.conv1_song.weight.copy_(0.3 * network.conv1.weight)
+        network.voicing_head.weight.copy_(0.5 * network.classifier.weight.mean(axis=0, keepdim=True))
     audio = _song_like_voice()
     song = audio + 0.3 * np.random.default_rng(1).standard_normal(audio.size).astype(np.float32)
     stream = PitchStream(block_frames=50, network=network)

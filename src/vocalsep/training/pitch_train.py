@@ -87,6 +87,8 @@ class PitchTrainConfig:
         Weight of the learned voicing output's loss; above 0 the network gets that output.
     clean_share : float
         Share of remix frames given as the clean voice (heard as its own mixture).
+    new_learning_rate : float
+        Learning rate of the layers a two-input or voicing network adds (``NEW_LAYERS``).
     musdb_root, musdb_songs : str, int
         Also ``musdb_songs`` songs of MUSDB18's training vocals, pseudo-labelled by the
         clean-voice tracker on frames whose confidence reaches ``pseudo_threshold`` (0.7: on the
@@ -116,6 +118,7 @@ class PitchTrainConfig:
     musdb_root: str = ""
     musdb_songs: int = 0
     pseudo_threshold: float = 0.7
+    new_learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.inputs not in (1, 2) or (self.inputs == 2 and self.remix_songs == 0):
@@ -351,7 +354,7 @@ def train_pitch(
 
         network = widened(network, config.inputs, voicing)  # starts as the one-input network's function
     network.eval()  # frozen batch-norm statistics: train exactly what runs at inference
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(parameter_groups(network, config), lr=config.learning_rate)
     step, rng = 0, np.random.default_rng(config.seed)
     if last_path.is_file():
         state = read_checkpoint(last_path, FORMAT_VERSION, "train-pitch")
@@ -404,6 +407,23 @@ def train_pitch(
     if best is not None:
         summary["best"] = best
     return summary
+
+
+#: The layers ``crepe.widened`` adds to the shipped network; they start at zero and learn at ``new_learning_rate``.
+NEW_LAYERS = ("conv1_song.", "voicing_head.")
+
+
+def parameter_groups(network: Any, config: PitchTrainConfig) -> list[dict[str, Any]]:
+    """Adam's groups: the shipped layers at ``learning_rate``, the added ones at ``new_learning_rate``
+    (Adam moves every weight by about its learning rate a step: the mixture's convolution, started at
+    zero, would need thousands of steps at the fine-tuning rate to reach the voice's weights' size)."""
+    named = list(network.named_parameters())
+    new = [p for name, p in named if name.startswith(NEW_LAYERS)]
+    old = [p for name, p in named if not name.startswith(NEW_LAYERS)]
+    groups = [{"params": old, "lr": config.learning_rate}]
+    if new:
+        groups.append({"params": new, "lr": config.new_learning_rate})
+    return groups
 
 
 def remix_loss(prediction, targets, weights, voicing_weight: float):  # noqa: ANN001, ANN201 - torch tensors

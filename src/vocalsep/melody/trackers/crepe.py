@@ -50,16 +50,19 @@ def crepe_network(inputs: int = 1, voicing: bool = False):  # noqa: ANN201 - tor
     ----------
     inputs : int
         Input signals per frame: 1 (the voice, as CREPE) or 2 (the separated voice and the
-        mixture it came from: the tracker hears the song as well as the voice).
+        mixture it came from: the tracker hears the song as well as the voice). The mixture has
+        its own first convolution, ``conv1_song`` (no bias), added to the voice's, so that
+        fine-tuning can give it its own learning rate; the export merges the two.
     voicing : bool
-        A 361st output: the probability that the frame is sung (a learned voicing decision).
+        A 361st output, ``voicing``: the probability that the frame is sung (a learned voicing
+        decision), a linear unit on the classifier's features.
     """
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     class CrepeTiny(nn.Module):
-        channels = (inputs, 128, 16, 16, 16, 32, 64)
+        channels = (1, 128, 16, 16, 16, 32, 64)
 
         def __init__(self) -> None:
             super().__init__()
@@ -70,45 +73,52 @@ def crepe_network(inputs: int = 1, voicing: bool = False):  # noqa: ANN201 - tor
                 setattr(self, f"conv{i + 1}", conv)
                 setattr(self, f"conv{i + 1}_BN", nn.BatchNorm2d(self.channels[i + 1], eps=0.0010000000474974513,
                                                                  momentum=0.0))
-            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS + int(voicing))
+            if inputs == 2:
+                self.conv1_song = nn.Conv2d(1, self.channels[1], kernel_size=(512, 1), stride=(4, 1), bias=False)
+            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS)
+            if voicing:
+                self.voicing_head = nn.Linear(4 * self.channels[-1], 1)
 
         def forward(self, frames: torch.Tensor) -> torch.Tensor:
             """Activations (batch, 360, or 361 with voicing) in [0, 1] of normalised frames
             (batch, 1024) or (batch, inputs, 1024)."""
             x = frames[:, None, :, None] if frames.dim() == 2 else frames[..., None]
-            for i in range(6):
-                padding = (0, 0, 254, 254) if i == 0 else (0, 0, 31, 32)
-                x = F.relu(getattr(self, f"conv{i + 1}")(F.pad(x, padding)))
+            x = F.pad(x, (0, 0, 254, 254))
+            first = self.conv1(x[:, :1])
+            if self.inputs == 2:
+                first = first + self.conv1_song(x[:, 1:2])
+            x = F.max_pool2d(self.conv1_BN(F.relu(first)), (2, 1), (2, 1))
+            for i in range(1, 6):
+                x = F.relu(getattr(self, f"conv{i + 1}")(F.pad(x, (0, 0, 31, 32))))
                 x = F.max_pool2d(getattr(self, f"conv{i + 1}_BN")(x), (2, 1), (2, 1))
             x = x.permute(0, 2, 1, 3).reshape(x.shape[0], -1)
-            return torch.sigmoid(self.classifier(x))
+            out = torch.sigmoid(self.classifier(x))
+            return torch.cat([out, torch.sigmoid(self.voicing_head(x))], dim=1) if self.voicing else out
 
     return CrepeTiny()
 
 
 def network_shape(state: dict) -> tuple[int, bool]:
-    """(inputs, voicing) of CREPE tiny weights, read from the shapes of their first and last layers."""
-    return int(state["conv1.weight"].shape[1]), int(state["classifier.weight"].shape[0]) == CREPE_BINS + 1
+    """(inputs, voicing) of CREPE tiny weights, read from their parameter names."""
+    return 2 if "conv1_song.weight" in state else 1, "voicing_head.weight" in state
 
 
 def widened(network, inputs: int = 2, voicing: bool = True):  # noqa: ANN001, ANN201
     """``network`` (one input, no voicing output) as a CREPE tiny with ``inputs`` inputs and, if
     ``voicing``, a voicing output, computing exactly what ``network`` does.
 
-    The mixture's weights in the first layer start at zero and the voicing output at 0.5, so
+    The mixture's first convolution starts at zero and the voicing output at 0.5, so
     fine-tuning starts from the shipped tracker's function.
     """
     import torch
 
     wide = crepe_network(inputs=inputs, voicing=voicing)
     state = {name: value.clone() for name, value in network.state_dict().items()}
-    first = torch.zeros_like(wide.conv1.weight)
-    first[:, :1] = state["conv1.weight"][:, :1]
-    state["conv1.weight"] = first
+    if inputs == 2:
+        state["conv1_song.weight"] = torch.zeros_like(wide.conv1_song.weight)
     if voicing:
-        rows = state["classifier.weight"].shape[1]
-        state["classifier.weight"] = torch.cat([state["classifier.weight"][:CREPE_BINS], torch.zeros(1, rows)])
-        state["classifier.bias"] = torch.cat([state["classifier.bias"][:CREPE_BINS], torch.zeros(1)])
+        state["voicing_head.weight"] = torch.zeros_like(wide.voicing_head.weight)
+        state["voicing_head.bias"] = torch.zeros_like(wide.voicing_head.bias)
     wide.load_state_dict(state, strict=True)
     return wide.eval()
 
@@ -118,7 +128,8 @@ def one_dimensional(network):  # noqa: ANN001, ANN201 - torch is imported lazily
 
     torchcrepe declares its layers as (k, 1) 2-D convolutions over a width of one; ONNX
     Runtime runs the 1-D ones about 12 % faster on a CPU (1.47 against 1.66 ms per frame, one
-    thread), with outputs equal to the float.
+    thread), with outputs equal to the float. The mixture's convolution is merged into the first
+    layer as a second input channel, and the voicing unit into the classifier as a 361st output.
     """
     import torch
     import torch.nn.functional as F
@@ -130,13 +141,21 @@ def one_dimensional(network):  # noqa: ANN001, ANN201 - torch is imported lazily
             self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
             for i in range(6):
                 wide, norm = getattr(network, f"conv{i + 1}"), getattr(network, f"conv{i + 1}_BN")
-                conv = nn.Conv1d(wide.in_channels, wide.out_channels, wide.kernel_size[0], stride=wide.stride[0])
-                conv.weight.data, conv.bias.data = wide.weight.data[..., 0].clone(), wide.bias.data.clone()
+                weight = wide.weight.data[..., 0]
+                if i == 0 and getattr(network, "inputs", 1) == 2:
+                    weight = torch.cat([weight, network.conv1_song.weight.data[..., 0]], dim=1)
+                conv = nn.Conv1d(weight.shape[1], wide.out_channels, wide.kernel_size[0], stride=wide.stride[0])
+                conv.weight.data, conv.bias.data = weight.clone(), wide.bias.data.clone()
                 flat = nn.BatchNorm1d(norm.num_features, eps=norm.eps)
                 flat.load_state_dict(norm.state_dict())
                 self.convs.append(conv)
                 self.norms.append(flat)
-            self.classifier = network.classifier
+            head = network.classifier
+            if getattr(network, "voicing", False):
+                head = nn.Linear(head.in_features, CREPE_BINS + 1)
+                head.weight.data = torch.cat([network.classifier.weight.data, network.voicing_head.weight.data])
+                head.bias.data = torch.cat([network.classifier.bias.data, network.voicing_head.bias.data])
+            self.classifier = head
 
         def forward(self, frames):  # noqa: ANN001, ANN202
             x = frames[:, None, :] if frames.dim() == 2 else frames
