@@ -137,10 +137,42 @@ def test_help_does_not_import_torch() -> None:
     assert result.stdout.strip().endswith("False")
 
 
-def test_demo_generates_and_separates(tmp_path: Path, model: str) -> None:
+def test_demo_separates_and_transcribes_the_shipped_song_and_credits_it(tmp_path: Path, model: str,
+                                                                           capsys) -> None:
+    from vocalsep.apps.demo import example_credit, example_song
+    from vocalsep.audio.io import load_audio
+
     assert _run("demo", "-o", str(tmp_path / "demo"), "--model", model, "-q") == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / "demo" / "audio_example"
+    for name in ("vocals.wav", "accompaniment.wav", "f0.csv", "notes.csv", "notes.mid", "spectrograms.png",
+                 "melody.png"):
+        assert (folder / name).stat().st_size > 0, name
+        assert str(folder / name) in out  # every file is printed
+    assert f"song: {example_song()}" in out
+    assert f"credit: {example_credit()}" in out
+    # the separation keeps the song's rate and length (11 s of 44.1 kHz stereo)
+    song, rate = load_audio(example_song())
+    assert soundfile.info(folder / "vocals.wav").frames == song.shape[1] and rate == 44100
+
+
+def test_the_shipped_song_is_credited_beside_it() -> None:
+    from vocalsep.apps.demo import example_credit, example_song
+    from vocalsep.audio.io import load_audio
+
+    credit = example_credit()
+    for part in ("Slow Motion Dream", "Steven M Bryant", "CC BY 3.0", "https://creativecommons.org/licenses/by/3.0/"):
+        assert part in credit
+    song, rate = load_audio(example_song())
+    assert song.shape[1] / rate == pytest.approx(10.9, abs=0.2)
+
+
+def test_demo_synthetic_generates_a_song_with_known_stems_and_separates_it(tmp_path: Path, model: str,
+                                                                          capsys) -> None:
+    assert _run("demo", "--synthetic", "-o", str(tmp_path / "demo"), "--model", model, "-q") == 0
     assert (tmp_path / "demo" / "demo_song.wav").exists()
     assert (tmp_path / "demo" / "demo_song" / "vocals.wav").exists()
+    assert "credit:" not in capsys.readouterr().out
 
 
 def test_skip_existing_finishes_a_batch_without_redoing_files(tmp_path: Path, model: str) -> None:

@@ -167,16 +167,18 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vocalsep.pipeline.separate import separate_file
-    from vocalsep.audio.io import save_audio
-    from vocalsep.apps.demo import demo_song
+    """``vocalsep demo``: the shipped real song (or a synthetic one) -> stems, melody, pictures."""
+    from vocalsep.apps.demo import run_demo
 
-    output = Path(args.output)
-    song = demo_song()
-    mixture_path = save_audio(output / "demo_song.wav", song.mixture, song.sample_rate, overwrite=True)
-    print(f"generated {mixture_path} ({song.seconds:.0f} s synthetic song)")
-    result = separate_file(mixture_path, output, model=args.model, overwrite=True, progress=not args.quiet)
-    print(f"vocals:        {result['vocals']}\naccompaniment: {result['accompaniment']}")
+    demo = run_demo(args.output, synthetic=args.synthetic, model=args.model, progress=not args.quiet)
+    print(f"song: {demo.song}" + ("" if demo.credit else " (synthetic, stems known)"))
+    for name, path in demo.result.paths.items():
+        print(f"  {name + ':':<18}{path}")
+    melody = demo.result.melody
+    if melody is not None:
+        print(f"melody: {len(melody.notes)} notes, {melody.summary.describe()}")
+    if demo.credit:
+        print(f"credit: {demo.credit}")
     return 0
 
 
@@ -465,8 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--open", action="store_true", help="open the page in the default browser")
     web.set_defaults(handler=cmd_web)
 
-    demo = commands.add_parser("demo", help="generate a synthetic song and separate it")
+    demo = commands.add_parser("demo", help="separate the shipped real song, track its melody, draw pictures")
     demo.add_argument("-o", "--output", default="demo", help="output folder (default: demo)")
+    demo.add_argument("--synthetic", action="store_true",
+                      help="a generated song with known stems instead (written as demo_song.wav)")
     demo.add_argument("--model", default="default")
     demo.add_argument("-q", "--quiet", action="store_true")
     demo.set_defaults(handler=cmd_demo)

@@ -1,14 +1,27 @@
-"""A synthetic demo song: a sung-like melody over bass, chords and drums.
+"""The demo: a real song shipped with the package, and a synthetic song with known stems.
 
-The project ships no third-party audio; this generator makes a reproducible song
-with known stems so the README command and the tests have something to separate.
+``vocalsep demo`` separates the shipped song (11 s of "Slow Motion Dream" by Steven M Bryant,
+CC BY 3.0, credited in ``examples/audio_example.txt``), tracks its melody and draws its pictures.
+The generator below makes a reproducible song whose stems are known, for the tests that score a
+separation (``vocalsep demo --synthetic``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
+from vocalsep.audio.io import save_audio
 from vocalsep.datasets import StemTrack
+from vocalsep.errors import VocalsepError
+from vocalsep.pipeline.song import PICTURES, SongResult, process_song
+
+#: The shipped song and its attribution (package data: the wheel carries them; nothing is downloaded).
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_SONG = "audio_example.mp3"
+EXAMPLE_CREDIT = "audio_example.txt"  # its first line is the credit the demo prints
 
 # A vowel's first three formants (Hz) and bandwidths: "a", "e", "o".
 VOWELS = ((800, 1150, 2900), (400, 1600, 2700), (450, 800, 2830))
@@ -93,3 +106,76 @@ def demo_song(*, seconds: float = 12.0, sample_rate: int = 44100, seed: int = 0)
         (accompaniment * scale).astype(np.float32),
         sample_rate,
     )
+
+
+def example_song() -> Path:
+    """The real song shipped inside the package.
+
+    Returns
+    -------
+    Path
+        ``vocalsep/examples/audio_example.mp3``: 11 s, 44.1 kHz stereo, CC BY 3.0 (see ``example_credit``).
+    """
+    path = EXAMPLES_DIR / EXAMPLE_SONG
+    if not path.is_file():  # an install without package data: say so instead of a decoder error
+        raise VocalsepError(f"the shipped example song is missing: {path} (reinstall vocalsep)")
+    return path
+
+
+def example_credit() -> str:
+    """The shipped song's credit: title, artist, licence and source, in one line.
+
+    Returns
+    -------
+    str
+        The first line of ``vocalsep/examples/audio_example.txt``, which holds the full attribution.
+    """
+    path = EXAMPLES_DIR / EXAMPLE_CREDIT
+    if not path.is_file():
+        raise VocalsepError(f"the shipped example song's credit is missing: {path} (reinstall vocalsep)")
+    return path.read_text(encoding="utf-8").splitlines()[0].strip()
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What ``run_demo`` did: the song it processed, its credit (None for the synthetic song), its files."""
+
+    song: Path
+    credit: str | None
+    result: SongResult
+
+
+def run_demo(
+    output_dir: str | Path = "demo",
+    *,
+    synthetic: bool = False,
+    model: str | Path = "default",
+    progress: bool = False,
+) -> DemoResult:
+    """Separate a song, track its melody and draw its pictures, in one ``process_song`` pass.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        Files go to ``output_dir/<song>/``; existing ones are replaced (a demo is rerun as is).
+    synthetic : bool
+        Generate ``output_dir/demo_song.wav`` (known stems) instead of using the shipped real song.
+    model : str or Path
+        Bundled model name or checkpoint path.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    DemoResult
+    """
+    output_dir = Path(output_dir)
+    if synthetic:
+        generated = demo_song()
+        song = save_audio(output_dir / "demo_song.wav", generated.mixture, generated.sample_rate, overwrite=True)
+        credit = None
+    else:
+        song, credit = example_song(), example_credit()
+    result = process_song(song, output_dir, stems=True, melody=True, pictures=PICTURES, model=model,
+                          overwrite=True, progress=progress)
+    return DemoResult(song, credit, result)
