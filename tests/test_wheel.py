@@ -4,10 +4,11 @@ virtual environment with no source tree around, ``vocalsep demo`` separates and 
 shipped song with the network switched off.
 
 The fresh environment gets only the wheel (``pip install --no-deps --no-index``); its dependencies
-(torch and the rest, pinned by the wheel's metadata) are seen through a ``.pth`` file naming this
-environment's site-packages, because installing torch anew would take minutes and a download. A
-``.pth`` line only adds a folder to ``sys.path``: the editable install of this checkout (itself a
-``.pth`` file there) is not followed, and the test checks that ``vocalsep`` comes from the wheel.
+(torch and the rest, pinned by the wheel's metadata) are seen through a ``.pth`` file naming the
+folders this interpreter imports them from, because installing torch anew would take minutes and a
+download. This checkout's ``src/`` is left out of that list, a ``.pth`` line only adds a folder to
+``sys.path`` (the ``.pth`` files inside it, such as an editable install's, are not read), and the
+test checks that ``vocalsep`` comes from the wheel.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-import site
 import subprocess
 import sys
 import zipfile
@@ -103,8 +103,16 @@ def _fresh_environment(folder: Path, wheel: Path) -> Path:
     _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel])
     own_site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip())
     # added after the install, so pip never sees this checkout's editable vocalsep as installed there
-    (own_site / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    (own_site / "dependencies.pth").write_text("\n".join(_dependency_paths()) + "\n")
     return python
+
+
+def _dependency_paths() -> list[str]:
+    """Where this interpreter finds its packages: its ``sys.path`` less this checkout's code
+    (``src/``, ``tests/``); a virtual environment inside the checkout (CI's ``.venv``) stays."""
+    code = (REPO, REPO / "src", REPO / "tests")
+    return [path for path in sys.path
+            if path and Path(path).is_dir() and not any(Path(path).resolve() == folder for folder in code)]
 
 
 def _offline_env(folder: Path) -> dict[str, str]:
