@@ -65,7 +65,8 @@ def thresholds(
         if separator is not None:
             conditions.append(("separated", separator.separate(mixture, rate).vocals))
         for condition, audio in conditions:
-            track = track_pitch(audio, rate, tracker="crepe-tiny", gate_db=None, network=network)
+            song = mixture if condition == "separated" else None  # a tracker that hears the song gets it
+            track = track_pitch(audio, rate, tracker="crepe-tiny", gate_db=None, network=network, mixture=song)
             levels = frame_levels_db(_mono_at_analysis_rate(audio, rate), 160)[: len(track)]
             for threshold in steps:
                 for gate in gates:
