@@ -59,6 +59,18 @@ def test_mixture_baseline_scores_match_bss_eval_of_the_input(tmp_path: Path) -> 
     assert scores["accompaniment"]["SDR"] == pytest.approx(-voice_to_noise, abs=3.0)
 
 
+def test_the_scores_keep_every_window_beside_the_medians(tmp_path: Path) -> None:
+    from vocalsep.datasets import stem_folder_tracks
+    from vocalsep.evaluation.separation import WINDOW_SDR, bss_eval_track, mixture_baseline
+
+    track = stem_folder_tracks(_dataset(tmp_path / "data"))[0]
+    scores = bss_eval_track(track, mixture_baseline(track))
+    for stem in ("vocals", "accompaniment"):
+        windows = scores[stem][WINDOW_SDR]
+        assert len(windows) == 3  # 3 s in 1 s windows
+        assert scores[stem]["SDR"] == pytest.approx(np.nanmedian(windows))
+
+
 def test_unknown_baseline_is_one_line(tmp_path: Path, capsys) -> None:
     from vocalsep.apps.cli import main
 

@@ -97,8 +97,14 @@ def model_system(separator: WaveformSeparator) -> System:
     return separate
 
 
-def bss_eval_track(track: StemTrack, stems: Stems) -> dict[str, dict[str, float]]:
-    """museval's BSS Eval v4 with 1 s windows; per stem the median over windows of each metric."""
+#: Key of each stem's per-window SDR values (a list, NaN where museval scores no window), kept beside
+#: the medians so that two systems can be compared window by window (evaluation.paired).
+WINDOW_SDR = "SDR_windows"
+
+
+def bss_eval_track(track: StemTrack, stems: Stems) -> dict[str, dict[str, float | list[float]]]:
+    """museval's BSS Eval v4 with 1 s windows; per stem the median over windows of each metric,
+    and the SDR of every window under ``WINDOW_SDR``."""
     import museval
 
     names = list(stems)
@@ -112,6 +118,7 @@ def bss_eval_track(track: StemTrack, stems: Stems) -> dict[str, dict[str, float]
         values = {"SDR": sdr[index], "SIR": sir[index], "SAR": sar[index]}
         result[stem] = {name: float(np.nanmedian(v)) if np.isfinite(v).any() else float("nan")
                         for name, v in values.items()}
+        result[stem][WINDOW_SDR] = [float(v) for v in sdr[index]]
     return result
 
 
