@@ -20,7 +20,8 @@ def _voice(f0: float = 220.0, seconds: float = 2.0, name: str = "v", group: str 
     audio = harmonic_tone(f0, seconds, rate=RATE).astype(np.float32)
     labels = int(seconds / LABEL_HOP) - 1
     frequency = np.full(labels, f0)
-    frequency[: labels // 4] = 0.0  # an unvoiced start
+    frequency[: labels // 4] = 0.0  # an unvoiced start: silent
+    audio[: int((labels // 4) * LABEL_HOP * RATE)] = 0.0
     return LabelledVoice(name, audio, frequency, np.ones(labels, bool), group)
 
 
@@ -109,3 +110,28 @@ def test_training_frames_pair_the_separated_voice_with_the_mixture_and_weight_on
     np.testing.assert_array_equal(clean[:, 0], clean[:, 1])  # a clean voice is its own song
     one = RemixFrameSampler(cached, inputs=1).batch(8, np.random.default_rng(0))[0]
     assert one.shape == (8, CREPE_WINDOW)
+
+
+def test_a_song_hearing_tracker_learns_to_tell_sung_from_unsung_frames(tmp_path) -> None:
+    """train-pitch on remix frames: the added layers learn (the voicing output separates sung frames
+    from the accompaniment alone) and the run's weights load back as a two-input network."""
+    import torch
+
+    from vocalsep.melody.trackers.crepe import load_crepe_tiny, normalize_frames
+    from vocalsep.training.pitch_train import PitchTrainConfig, train_pitch
+
+    voices = [_voice(f0, 2.0, name=f"v{f0:g}", group=f"g{f0:g}") for f0 in (180.0, 260.0, 390.0)]
+    songs = RemixSongs(voices, [_band(group="b", seed=2)], seed=0, ratio_db=(0.0, 6.0))
+    cached = RemixCache(tmp_path / "cache", songs, "test", Separator(tiny_estimator(0))).load(6)
+    sampler = RemixFrameSampler(cached, inputs=2, clean_share=0.0)
+    config = PitchTrainConfig(remix_songs=6, inputs=2, voicing_weight=1.0, steps=60, batch_size=16,
+                              checkpoint_every=60, learning_rate=1e-4, new_learning_rate=3e-3, validate=False)
+    summary = train_pitch(tmp_path / "run", config, sampler=sampler)
+    assert summary["steps"] == 60
+    network = load_crepe_tiny(tmp_path / "run" / "weights-60.pth")
+    assert (network.inputs, network.voicing) == (2, True)
+    windows, targets, _ = sampler.batch(256, np.random.default_rng(9))
+    with torch.inference_mode():
+        voicing = network(normalize_frames(torch.from_numpy(windows))).numpy()[:, CREPE_BINS]
+    sung = targets[:, CREPE_BINS] == 1
+    assert voicing[sung].mean() > voicing[~sung].mean() + 0.2
