@@ -1,4 +1,4 @@
-"""Torch modules exported to ONNX once, cached on disk, and run by ONNX Runtime on the CPU.
+"""Torch modules exported to ONNX once, cached on disk, and run by ONNX Runtime on the CPU (or a GPU).
 
 Both networks of the product (the separator's mask network and CREPE tiny) run this way: the
 same function as the torch module within float rounding, about twice as fast on a CPU
@@ -6,7 +6,8 @@ same function as the torch module within float rounding, about twice as fast on 
 their torch modules. The export needs no ``onnx`` package (only CREPE's int8 quantisation,
 ``melody.trackers.crepe_int8``, does): torch's exporter writes the model itself and imports
 ``onnx`` only to insert onnxscript functions, which these models have none of
-(``without_onnx_package``).
+(``without_onnx_package``). With ``onnxruntime-gpu`` installed, ``cuda_session`` runs an export on
+a GPU (``--device cuda``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,36 @@ def session(exported: bytes, threads: int):  # noqa: ANN201  (an onnxruntime.Inf
     # file I/O between network calls (2 threads: 0.030 -> 0.021 s per s of audio)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(exported, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_cuda_available() -> bool:
+    """Whether ONNX Runtime has its CUDA provider (the ``onnxruntime-gpu`` package, not ``onnxruntime``)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def cuda_session(exported: bytes, index: int):  # noqa: ANN201  (an onnxruntime.InferenceSession or None)
+    """A session of exported bytes on GPU ``index`` (ONNX Runtime's CUDA provider), or None where it does not load.
+
+    The provider is listed whenever ``onnxruntime-gpu`` is installed, but loads only with its CUDA
+    and cuDNN libraries; without them ONNX Runtime would quietly run on the CPU, so such a session
+    is refused (None) and the caller runs torch on the GPU instead. TF32 is off (``use_tf32``), so
+    outputs stay within float rounding of the CPU's; cuDNN picks its convolutions by heuristics, not
+    by timing every new batch shape (a song's last window and a tracker's last batch are new shapes).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # its own warning when CUDA does not load: the fallback speaks for it
+    provider = ("CUDAExecutionProvider", {"device_id": index, "use_tf32": 0, "cudnn_conv_algo_search": "HEURISTIC"})
+    try:
+        made = onnxruntime.InferenceSession(exported, options, providers=[provider, "CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001  (a provider that fails to load or takes other options; several types)
+        return None
+    return made if "CUDAExecutionProvider" in made.get_providers() else None
 
 
 def export_cache_dir() -> Path:

@@ -42,6 +42,21 @@ def _number_between(low: float, high: float, unit: str = "") -> Callable[[str], 
 #: ``pitch --hop``: seconds between frames, from 5 to 50 ms.
 _hop = _number_between(0.005, 0.05, " s")
 
+#: ``--device`` of separate, pitch and web.
+_DEVICE_HELP = ("where the networks run: cpu (default), cuda, cuda:N (a GPU: ONNX Runtime's CUDA provider "
+                "with onnxruntime-gpu, else torch), or auto (CUDA when present)")
+
+
+def _device(name: str, *, cluster: bool = False) -> str:
+    """``--device`` resolved on this machine, or only checked for a Ray cluster (its workers hold the GPUs)."""
+    if cluster:
+        from vocalsep.cluster.ray_batch import cluster_device
+
+        return cluster_device(name)
+    from vocalsep.device import resolve_device
+
+    return resolve_device(name)
+
 
 def _aggressiveness(text: str) -> float:
     """``--aggressiveness``: the range ``Separator`` takes (imported when parsed: it brings torch)."""
@@ -53,6 +68,7 @@ def _aggressiveness(text: str) -> float:
 def cmd_separate(args: argparse.Namespace) -> int:
     from vocalsep.pipeline.separate import BatchTally, find_inputs, separate_files
 
+    device = _device(args.device, cluster=args.ray is not None)
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
@@ -60,10 +76,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
                    bitrate=args.bitrate, clip=args.clip,
                    overwrite=args.overwrite, skip_existing=args.skip_existing, plot=args.plot)
     if args.ray is not None:
-        outcomes = _separate_on_ray(inputs, args, options)
+        outcomes = _separate_on_ray(inputs, args, options, device)
     else:
         _set_threads(args.threads)
-        outcomes = separate_files(inputs, args.output, model=args.model, progress=not args.quiet, **options)
+        outcomes = separate_files(inputs, args.output, model=args.model, progress=not args.quiet, device=device,
+                                  **options)
     tally = BatchTally()
     # on a cluster the files' reasons come together at the end, under the bar, beside the summary
     reasons: list[str] | None = [] if args.ray is not None else None
@@ -89,7 +106,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 1 if tally.failed else 0
 
 
-def _separate_on_ray(inputs: list[Path], args: argparse.Namespace, options: dict) -> Iterator:
+def _separate_on_ray(inputs: list[Path], args: argparse.Namespace, options: dict, device: str) -> Iterator:
     """The files' outcomes from a Ray cluster, with one progress bar over the files."""
     from tqdm import tqdm
 
@@ -103,7 +120,7 @@ def _separate_on_ray(inputs: list[Path], args: argparse.Namespace, options: dict
 
     with tqdm(total=len(inputs), unit="file", disable=args.quiet, desc="separating") as bar:
         for outcome in separate_on_ray(inputs, args.output, address=args.ray, workers=args.workers,
-                                       threads=args.threads or 1, model=args.model, **options):
+                                       threads=args.threads or 1, model=args.model, device=device, **options):
             bar.update(1)
             bar.clear()
             yield outcome
@@ -148,9 +165,11 @@ def cmd_web(args: argparse.Namespace) -> int:
     from vocalsep.apps.web import make_server
 
     _set_threads(args.threads)
+    device = _device(args.device)  # before the port is taken: a missing GPU is one line
     with tempfile.TemporaryDirectory(prefix="vocalsep-web-") as scratch:
         folder = Path(args.folder) if args.folder else Path(scratch)
-        server = make_server(folder, host=args.host, port=args.port, model=args.model, token=args.token)
+        server = make_server(folder, host=args.host, port=args.port, model=args.model, token=args.token,
+                             device=device)
         print(f"vocalsep web page: {server.url}  (results in {folder}{'' if args.folder else ', removed on exit'}; "
               "Ctrl+C stops)", flush=True)
         if args.open:
@@ -202,6 +221,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
     from vocalsep.pipeline.melody import transcribe_file
 
     _set_threads(args.threads)
+    device = _device(args.device)
     inputs = find_inputs(args.inputs)
     if not inputs:
         raise VocalsepError("no audio files found in the given folders")
@@ -209,12 +229,13 @@ def cmd_pitch(args: argparse.Namespace) -> int:
     if args.separate:
         from vocalsep.separation.separator import Separator
 
-        separator = Separator.from_pretrained(args.model)
+        separator = Separator.from_pretrained(args.model, device=device)
     failures = 0
     for path in inputs:
         try:
             result = transcribe_file(path, args.output, separate=args.separate, separator=separator,
-                                     tracker=args.tracker, hop=args.hop, plot=args.plot, overwrite=args.overwrite)
+                                     tracker=args.tracker, hop=args.hop, plot=args.plot, overwrite=args.overwrite,
+                                     device=device)
         except VocalsepError as error:
             failures += 1
             print(f"vocalsep: error: {error}", file=sys.stderr)
@@ -351,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --ray: workers to start (default: the cluster's CPUs / --threads)")
     separate.add_argument("--plot", action="store_true",
                           help="also draw spectrograms.png: mixture and vocals side by side")
+    separate.add_argument("--device", default="cpu", help=_DEVICE_HELP + "; with --ray, each worker gets a GPU")
     separate.set_defaults(handler=cmd_separate)
 
     pitch = commands.add_parser("pitch", help="sung melody: F0 contour (f0.csv) and notes (notes.csv, notes.mid)")
@@ -369,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     pitch.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     pitch.add_argument("--threads", type=int, metavar="N",
                        help="CPU threads (default: one per core; 1 leaves the other cores free)")
+    pitch.add_argument("--device", default="cpu", help=_DEVICE_HELP + " (pyin runs on the CPU)")
     pitch.set_defaults(handler=cmd_pitch)
 
     plot = commands.add_parser("plot", help="pictures: spectrograms of mixture and vocals, melody over the vocals")
@@ -464,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--folder", help="keep uploads and results here (default: a temporary folder)")
     web.add_argument("--model", default="default", help="bundled model name or checkpoint")
     web.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: one per core)")
+    web.add_argument("--device", default="cpu", help=_DEVICE_HELP)
     web.add_argument("--open", action="store_true", help="open the page in the default browser")
     web.set_defaults(handler=cmd_web)
 

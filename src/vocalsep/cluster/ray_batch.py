@@ -11,7 +11,9 @@ worker busy with one file at a time and owns the retry policy:
   and the others go on.
 
 Inputs and outputs must be on a path every node reads and writes the same way (a shared
-file system): the driver sends absolute paths, never audio.
+file system): the driver sends absolute paths, never audio. With ``--device cuda`` every worker
+asks Ray for a GPU (a share of one when there are more workers than GPUs), and Ray hands each
+worker its own (``CUDA_VISIBLE_DEVICES``); the driver itself needs none.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from vocalsep.device import parse_device
 from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.files import describe
 from vocalsep.pipeline.separate import FileOutcome, separate_one
@@ -51,16 +55,60 @@ def check_address(address: str) -> str:
                       "(write --ray after the inputs, or --ray local)")
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkerPlan:
+    """How a batch is spread: ``count`` workers, each on ``device`` with ``gpus`` of a GPU (0: CPU only)."""
+
+    device: str
+    count: int
+    gpus: float = 0.0
+
+
+def cluster_device(name: str) -> str:
+    """``--device`` for a cluster: ``cpu``, ``auto`` or ``cuda``, checked before a cluster starts.
+
+    Raises
+    ------
+    ConfigError
+        An unknown word, or ``cuda:N``: Ray, not the command, picks each worker's GPU.
+    """
+    device = parse_device(name)
+    if device.startswith("cuda:"):
+        raise ConfigError(f"with --ray, Ray gives each worker its GPU: use --device cuda or auto, not {name}")
+    return device
+
+
+def plan_workers(device: str, resources: dict[str, float], *, threads: int, workers: int | None) -> WorkerPlan:
+    """The workers for ``device`` (``cluster_device``'s word) on a cluster with ``resources`` (``ray.cluster_resources()``).
+
+    On the CPU: ``workers``, or as many as the CPUs hold at ``threads`` each. On GPUs (``cuda``, or
+    ``auto`` where the cluster has any): ``workers``, or one per GPU; with more workers than GPUs,
+    each asks for an equal share of one, so that every worker fits.
+
+    Raises
+    ------
+    ConfigError
+        ``cuda`` on a cluster without GPUs.
+    """
+    gpus = float(resources.get("GPU", 0))
+    if device == "cuda" and gpus == 0:
+        raise ConfigError("the Ray cluster has no GPU (--device cuda)")
+    if device == "cpu" or gpus == 0:
+        return WorkerPlan("cpu", workers or max(1, int(resources.get("CPU", 1)) // threads))
+    count = workers or max(1, int(gpus))
+    return WorkerPlan("cuda", count, 1.0 / math.ceil(count / gpus) if count > gpus else 1.0)
+
+
 class SeparationWorker:
     """One Ray actor: a loaded model that separates whole files (``separate_one``)."""
 
-    def __init__(self, model: str, threads: int) -> None:
+    def __init__(self, model: str, threads: int, device: str = "cpu") -> None:
         import torch
 
         from vocalsep.separation.separator import Separator
 
         torch.set_num_threads(threads)
-        self.separator = Separator.from_pretrained(model)
+        self.separator = Separator.from_pretrained(model, device=device)
 
     def separate(self, input_path: str, output_dir: str, options: dict[str, Any]) -> FileOutcome:
         return separate_one(Path(input_path), output_dir, separator=self.separator, **options)
@@ -74,6 +122,7 @@ def separate_on_ray(
     workers: int | None = None,
     threads: int = 1,
     model: str = "default",
+    device: str = "cpu",
     **options: Any,
 ) -> Iterator[FileOutcome]:
     """Separate ``inputs`` on a Ray cluster, yielding each file's outcome as it finishes.
@@ -88,11 +137,14 @@ def separate_on_ray(
         ``local`` starts a Ray cluster on this machine for the batch; ``auto`` or
         ``HOST:PORT`` joins a running one (``ray start``), which stays up afterwards.
     workers : int, optional
-        Actors to start (default: as many as the cluster's CPUs hold at ``threads`` each).
+        Actors to start (default: as many as the cluster's CPUs hold at ``threads`` each, or
+        one per GPU on GPUs).
     threads : int
         Torch threads (and Ray CPUs) per worker.
     model : str
         Bundled model name or checkpoint path (on the shared file system); every worker loads it once.
+    device : {"cpu", "auto", "cuda"}
+        Where the workers run the network (``plan_workers``); ``auto``: GPUs where the cluster has any.
     options
         Those of ``separate_file`` (format, bits, clip, overwrite, skip_existing, plot...).
 
@@ -106,16 +158,18 @@ def separate_on_ray(
     if threads < 1:
         raise ConfigError(f"--threads must be at least 1, not {threads}")
     check_address(address)
+    device = cluster_device(device)
     model = _model_for_workers(model)
     output_dir = str(Path(output_dir).resolve())  # the same folder on every node
     options = {**options, "progress": False}  # the driver shows one bar over the files
     ray.init(address=address, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)
     try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        count = workers or max(1, cpus // threads)
-        actor = ray.remote(num_cpus=threads)(SeparationWorker)
-        yield from _drive(lambda: actor.remote(model, threads), count, list(inputs), output_dir, options)
+        plan = plan_workers(device, ray.cluster_resources(), threads=threads, workers=workers)
+        resources = {"num_cpus": threads, **({"num_gpus": plan.gpus} if plan.gpus else {})}
+        actor = ray.remote(**resources)(SeparationWorker)
+        yield from _drive(lambda: actor.remote(model, threads, plan.device), plan.count, list(inputs), output_dir,
+                          options)
     finally:
         ray.shutdown()
 

@@ -166,6 +166,7 @@ def track_pitch(
     batch_frames: int = 64,
     network: object | None = None,
     mixture: np.ndarray | None = None,
+    device: str = "cpu",
 ) -> PitchTrack:
     """Estimate the F0 contour of a monophonic voice.
 
@@ -196,6 +197,8 @@ def track_pitch(
         The song the voice was separated from, same shape and rate as ``waveform``: a tracker
         that hears the song (``Tracker.hears_mixture``, CREPE) takes it beside the voice; the
         others ignore it.
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where a tracker with a network runs it (``device.resolve_device``); pYIN runs on the CPU.
 
     Returns
     -------
@@ -203,7 +206,7 @@ def track_pitch(
         ``1 + samples // hop_samples`` frames.
     """
     stream = PitchStream(tracker=tracker, hop=hop, fmin=fmin, fmax=fmax, threshold=threshold, gate_db=gate_db,
-                         batch_frames=batch_frames, network=network)
+                         batch_frames=batch_frames, network=network, device=device)
     voice = _mono_at_analysis_rate(waveform, sample_rate)
     if mixture is not None:
         song = _mono_at_analysis_rate(mixture, sample_rate)
@@ -244,7 +247,9 @@ class PitchStream:
         batch_frames: int = 64,
         network: object | None = None,
         block_frames: int | None = None,
+        device: str = "cpu",
     ) -> None:
+        from vocalsep.device import resolve_device
         from vocalsep.melody.framing import FrameBlocks
 
         kind = get_tracker(tracker)
@@ -257,7 +262,8 @@ class PitchStream:
         self.hears_mixture = kind.hears_mixture
         self.gate_db = kind.tuned_gate_db if gate_db == "tuned" else gate_db
         fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
-        self.estimator = kind(TrackerSettings(hop_samples, fmin, fmax, threshold, batch_frames, network))
+        self.estimator = kind(TrackerSettings(hop_samples, fmin, fmax, threshold, batch_frames, network,
+                                              resolve_device(device)))
         self.decided: list[FrameEstimates] = []
         self.energy: list[np.ndarray] = []  # the silence gate's frame energies
 

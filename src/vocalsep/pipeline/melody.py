@@ -21,6 +21,7 @@ def transcribe_file(
     plot: bool = False,
     overwrite: bool = False,
     hop: float = MELODY_HOP,
+    device: str = "cpu",
 ) -> MelodyResult:
     """Track the sung melody of one file and write ``f0.csv``, ``notes.csv``, ``notes.mid``.
 
@@ -43,6 +44,8 @@ def transcribe_file(
         Replace existing outputs instead of refusing.
     hop : float
         Seconds between F0 frames.
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where the tracker (and a separator loaded here) runs; ``ConfigError`` where CUDA is missing.
 
     Returns
     -------
@@ -51,6 +54,7 @@ def transcribe_file(
     """
     result = process_song(input_path, output_dir, stems=False, melody=True,
                           pictures=("melody", "spectrograms") if plot else (), separate=separate,
-                          separator=separator, model=model, tracker=tracker, hop=hop, overwrite=overwrite)
+                          separator=separator, model=model, tracker=tracker, hop=hop, overwrite=overwrite,
+                          device=device)
     assert result.melody is not None
     return MelodyResult(result.melody.track, result.melody.notes, result.melody.summary, result.paths)

@@ -53,6 +53,7 @@ def separate_file(
     progress: bool = False,
     on_progress: Callable[[int, int | None], None] | None = None,
     plot: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Path]:
     """Separate one audio file into ``vocals`` and ``accompaniment`` files.
 
@@ -93,6 +94,9 @@ def separate_file(
         (``total_samples`` is None when the decoder cannot tell the length in advance).
     plot : bool
         Also draw ``spectrograms.png`` (mixture and vocals) beside the stems, in the same pass.
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where the network of a separator loaded here runs (a given ``separator`` keeps its own);
+        on a GPU the stems equal the CPU's within 1e-4. ``ConfigError`` where CUDA is missing.
 
     Returns
     -------
@@ -103,7 +107,7 @@ def separate_file(
     return _separate(input_path, output_dir, separator=separator, model=model, aggressiveness=aggressiveness,
                      audio_format=audio_format,
                      bits=bits, bitrate=bitrate, clip=clip, overwrite=overwrite, skip_existing=skip_existing,
-                     progress=progress, on_progress=on_progress, plot=plot).paths
+                     progress=progress, on_progress=on_progress, plot=plot, device=device).paths
 
 
 def _separate(input_path: str | Path, output_dir: str | Path, *, plot: bool = False, **options: object) -> SongResult:
@@ -189,6 +193,7 @@ def separate_files(
     from vocalsep.separation.separator import Separator
 
     model = options.pop("model", "default")
-    separator = options.pop("separator", None) or Separator.from_pretrained(model)  # type: ignore[arg-type]
+    device = options.pop("device", "cpu")
+    separator = options.pop("separator", None) or Separator.from_pretrained(model, device=device)  # type: ignore[arg-type]
     for path in find_inputs(inputs):
         yield separate_one(path, output_dir, separator=separator, **options)

@@ -118,6 +118,7 @@ def process_song(
     skip_existing: bool = False,
     progress: bool = False,
     on_progress: Callable[[int, int | None], None] | None = None,
+    device: str = "cpu",
 ) -> SongResult:
     """Make a song's stems, melody files and pictures in one streamed pass; files go to ``output_dir/<track>/``.
 
@@ -156,11 +157,17 @@ def process_song(
     on_progress : callable, optional
         ``on_progress(samples_done, total_samples)`` as the song streams (``total_samples``
         None when the decoder cannot tell the length).
+    device : {"cpu", "auto", "cuda", "cuda:N"}
+        Where the networks run: the pitch tracker's, and the separator's when it is loaded here
+        (a given ``separator`` keeps its own). A missing GPU is a ``ConfigError`` before any file is touched.
 
     Returns
     -------
     SongResult
     """
+    from vocalsep.device import resolve_device
+
+    device = resolve_device(device)
     input_path = Path(input_path)
     pictures = tuple(pictures)
     unknown = set(pictures) - set(PICTURES)
@@ -197,7 +204,7 @@ def process_song(
         from vocalsep.separation.separator import Separator
         from vocalsep.separation.streaming import separate_stream
 
-        separator = Separator.from_pretrained(model) if separator is None else separator
+        separator = Separator.from_pretrained(model, device=device) if separator is None else separator
         if aggressiveness is not None:
             separator = separator.with_aggressiveness(aggressiveness)
     vocals_reader = AudioReader(vocals_path) if vocals_path is not None else None
@@ -210,7 +217,7 @@ def process_song(
     tracking = melody or "melody" in pictures
     analysis_samples = None if voice_frames is None else -(-voice_frames * ANALYSIS_RATE // voice_rate)
     mixture_spectrogram = spectrogram()
-    voice = _Voice(voice_rate, spectrogram(), PitchStream(tracker=tracker, hop=hop) if tracking else None,
+    voice = _Voice(voice_rate, spectrogram(), PitchStream(tracker=tracker, hop=hop, device=device) if tracking else None,
                    CqtStream(expected_samples=analysis_samples) if "melody" in pictures else None)
     writers: dict[str, AudioWriter] = {}
     published: list[Path] = []

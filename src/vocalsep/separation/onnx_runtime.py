@@ -15,11 +15,14 @@ import numpy as np
 
 import torch
 
-from vocalsep.onnx_export import cached_export, export_module, module_digest, onnx_available, session
+from vocalsep.onnx_export import (
+    cached_export, cuda_session, export_module, module_digest, onnx_available, onnx_cuda_available, session,
+)
 from vocalsep.separation.model import MaskEstimator
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 _CACHE: weakref.WeakKeyDictionary[MaskEstimator, tuple[int, Network]] = weakref.WeakKeyDictionary()
+_CUDA_CACHE: weakref.WeakKeyDictionary[MaskEstimator, dict[int, Network]] = weakref.WeakKeyDictionary()
 
 
 def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Network | None:
@@ -70,6 +73,30 @@ def onnx_network(estimator: MaskEstimator, *, threads: int | None = None) -> Net
 
     _CACHE[estimator] = (threads, run)
     return run
+
+
+def onnx_cuda_network(estimator: MaskEstimator, index: int) -> Network | None:
+    """``estimator`` exported to ONNX and run on GPU ``index`` by ONNX Runtime's CUDA provider.
+
+    Returns
+    -------
+    callable or None
+        As ``onnx_network``'s (CPU tensors in and out; the session copies them to the GPU and
+        back), or None where ``onnxruntime-gpu`` is not installed or its CUDA provider does not load.
+    """
+    if not onnx_cuda_available():
+        return None
+    kept = _CUDA_CACHE.setdefault(estimator, {})
+    if index not in kept:
+        gpu = cuda_session(_cached_export(estimator), index)
+        if gpu is None:
+            return None
+
+        def run(magnitude: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(gpu.run(None, {"magnitude": magnitude.detach().contiguous().numpy()})[0])
+
+        kept[index] = run
+    return kept[index]
 
 
 def _cached_export(estimator: MaskEstimator, *, refresh: bool = False) -> bytes:

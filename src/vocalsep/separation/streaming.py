@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vocalsep.audio.io import Resampler
+from vocalsep.device import is_cuda
 from vocalsep.errors import SampleRangeError, VocalsepError
 from vocalsep.separation.chunking import crossfade_window, window_frames
 from vocalsep.separation.model import pair_channels
@@ -32,6 +33,11 @@ if TYPE_CHECKING:  # the separator calls this engine: a type only, not an import
 HEADROOM = 2.0**-32
 #: What can run the mask network: ONNX Runtime when installed (``auto``), torch, or ONNX Runtime only.
 ENGINES = ("auto", "torch", "onnx")
+#: On a GPU, mixture blocks are joined into blocks of this many seconds, and up to
+#: ``GPU_WINDOWS_PER_CALL`` network windows (5.2 s each) go in one call: a 10 s block holds two
+#: windows, too small a batch to keep a GPU busy. Memory stays bounded (60 s of stereo: 21 MB).
+GPU_BLOCK_SECONDS = 60
+GPU_WINDOWS_PER_CALL = 16
 
 
 def resampling_stage(source_rate: int, target_rate: int) -> Resampler:
@@ -280,9 +286,13 @@ def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
 
 
 def _network(separator: Separator, engine: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The network runner for ``engine``; None means the torch module itself."""
+    """The network runner for ``engine`` on the separator's device; None means the torch module itself."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if is_cuda(separator.device):
+        from vocalsep.separation.gpu import cuda_network
+
+        return cuda_network(separator.estimator, separator.device, engine)
     if engine == "torch":
         return None
     runner = onnx_network(separator.estimator)
@@ -302,7 +312,9 @@ def separate_stream(
     """Separate a stream of mixture blocks at ``sample_rate``.
 
     ``engine`` runs the network: ``"torch"``, ``"onnx"`` (ONNX Runtime, same output within
-    1e-6) or ``"auto"`` (ONNX Runtime when installed, else torch).
+    1e-6) or ``"auto"`` (ONNX Runtime when installed, else torch), on ``separator.device``: on a
+    GPU (``separation.gpu``) the blocks are joined into ``GPU_BLOCK_SECONDS`` and the network's
+    windows batched, with the same output within float rounding.
 
     Yields
     ------
@@ -319,7 +331,11 @@ def separate_stream(
     resampled = model_rate != sample_rate
     to_model = resampling_stage(sample_rate, model_rate) if resampled else None
     back = resampling_stage(model_rate, sample_rate) if resampled else None
-    separation = VoiceStream(separator, network=_network(separator, engine), headroom=HEADROOM)
+    gpu = is_cuda(separator.device)
+    if gpu:
+        blocks = joined_blocks(blocks, GPU_BLOCK_SECONDS * sample_rate)
+    separation = VoiceStream(separator, network=_network(separator, engine), headroom=HEADROOM,
+                             windows_per_call=GPU_WINDOWS_PER_CALL if gpu else 1)
     pending: list[np.ndarray] = []  # mixture samples waiting for their voice estimate
     emitted = 0
     total = 0
@@ -363,3 +379,17 @@ def separate_stream(
     if back:
         voice = np.concatenate([back.push(voice), back.finish()], axis=1)
     yield from pair(voice, final=True)
+
+
+def joined_blocks(blocks: Iterable[np.ndarray], samples: int) -> Iterator[np.ndarray]:
+    """``blocks`` (channels, n) joined into blocks of at least ``samples`` (the last one may be shorter)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for block in blocks:
+        pending.append(np.asarray(block, dtype=np.float32))
+        held += pending[-1].shape[1]
+        if held >= samples:
+            yield np.concatenate(pending, axis=1)
+            pending, held = [], 0
+    if pending:
+        yield np.concatenate(pending, axis=1)

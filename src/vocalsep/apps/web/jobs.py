@@ -137,11 +137,13 @@ class Job:
 
 
 class Workshop:
-    """Jobs by id and the one worker thread that runs them in order."""
+    """Jobs by id and the one worker thread that runs them in order; ``device`` (resolved: ``"cpu"`` or
+    ``"cuda:N"``) runs their networks."""
 
-    def __init__(self, folder: Path, model: str = "default", keep: int = KEEP_JOBS) -> None:
+    def __init__(self, folder: Path, model: str = "default", keep: int = KEEP_JOBS, *, device: str = "cpu") -> None:
         self.folder = folder
         self.model = model
+        self.device = device
         self.keep = keep
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()  # the server's threads add jobs while the worker forgets old ones
@@ -213,7 +215,7 @@ class Workshop:
         from vocalsep.separation.separator import Separator
 
         if self.separator is None:
-            self.separator = Separator.from_pretrained(self.model)
+            self.separator = Separator.from_pretrained(self.model, device=self.device)
         job.state = "separating"
 
         def advance(done: int, total: int | None) -> None:
@@ -226,7 +228,7 @@ class Workshop:
         result = process_song(job.upload, job.folder / "out", stems=True, melody=True, pictures=PICTURES,
                               separator=self.separator, aggressiveness=options.aggressiveness,
                               audio_format=options.audio_format, bits=options.bits,
-                              bitrate=options.bitrate, on_progress=advance)
+                              bitrate=options.bitrate, on_progress=advance, device=self.device)
         job.state, job.progress = "melody", 0.97  # drawing and publishing
         job.results = result.paths["vocals"].parent
         job.files = {key: name.format(ext=options.audio_format) for key, name in RESULT_FILES.items()}

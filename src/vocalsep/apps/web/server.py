@@ -176,13 +176,17 @@ class WebServer:
 
 def make_server(
     folder: str | Path, *, host: str = "127.0.0.1", port: int = 8765, model: str = "default",
-    max_upload_mb: float = 1024, keep_jobs: int = KEEP_JOBS, token: str | None = None,
+    max_upload_mb: float = 1024, keep_jobs: int = KEEP_JOBS, token: str | None = None, device: str = "cpu",
 ) -> WebServer:
     """A server (not yet serving) whose jobs live in ``folder``; ``port=0`` picks a free port.
 
     Beyond loopback a random access token is required (``access.access_token``); ``token``
-    sets it, and ``token=""`` asks for a random one on loopback too.
+    sets it, and ``token=""`` asks for a random one on loopback too. ``device`` runs the jobs'
+    networks (``device.resolve_device``; a missing GPU is a ``ConfigError`` before the port is taken).
     """
+    from vocalsep.device import resolve_device
+
+    device = resolve_device(device)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -190,7 +194,7 @@ def make_server(
     except OSError as error:
         raise VocalsepError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
     token = access_token(host, token)
-    workshop = Workshop(folder, model, keep_jobs)
+    workshop = Workshop(folder, model, keep_jobs, device=device)
     # on loopback, only this computer's own names (Starlette's host check cannot parse IPv6 names)
     names = (*LOOPBACK_NAMES, host) if is_loopback(host) and ":" not in host else None
     app = make_app(workshop, max_upload_bytes=int(max_upload_mb * 2**20), token=token, allowed_hosts=names)

@@ -33,6 +33,9 @@ class TrackerSettings:
         Frames per network call, for trackers with a network.
     network : object or None
         A replacement network (e.g. a fine-tuned one), for trackers with a network.
+    device : str
+        Where a tracker with a network runs it: ``"cpu"`` or a resolved ``"cuda:N"``
+        (``device.resolve_device``); trackers without one (pYIN) run on the CPU.
     """
 
     hop_samples: int
@@ -41,6 +44,7 @@ class TrackerSettings:
     threshold: float | None = None
     batch_frames: int = 64
     network: object | None = None
+    device: str = "cpu"
 
 
 class FrameEstimates(NamedTuple):

@@ -214,9 +214,14 @@ def _bundled_crepe_tiny():  # noqa: ANN202
     return network.eval()
 
 
+#: Frames per network call on a GPU at least: a CPU call of 64 frames would leave it idle
+#: (2048 frames: ~0.3 GB of activations on the GPU).
+GPU_BATCH_FRAMES = 2048
+
+
 def crepe_activation(
     audio: np.ndarray, hop_samples: int, batch_frames: int = 512, network: object | None = None,
-    *, precision: str = "int8",
+    *, precision: str = "int8", device: str = "cpu",
 ) -> np.ndarray:
     """CREPE tiny activations of 16 kHz audio; frame ``i`` centred at ``i * hop``.
 
@@ -229,12 +234,17 @@ def crepe_activation(
     network : torch.nn.Module, optional
         Default: the bundled weights. It runs as ``crepe_runner(network, precision)``: int8 on
         ONNX Runtime by default (float32 on request; torch where ONNX Runtime is missing).
+    device : str
+        ``"cpu"`` or a resolved ``"cuda:N"`` (``device.resolve_device``): on a GPU the network runs
+        in float32 (``crepe_runner``), ``GPU_BATCH_FRAMES`` frames per call at least.
 
     Returns
     -------
     ndarray, shape (frames, 360), or (frames, 361) for a network with a voicing output (last column)
     """
-    run = crepe_runner(network, precision=precision)
+    run = crepe_runner(network, precision=precision, device=device)
+    if device != "cpu":
+        batch_frames = max(batch_frames, GPU_BATCH_FRAMES)
     inputs = network_inputs(network)
     signals = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     signals = signals[:1] if inputs == 1 else (np.repeat(signals[:1], 2, axis=0) if signals.shape[0] == 1 else signals[:2])
@@ -260,10 +270,11 @@ def network_inputs(network: object | None) -> int:
 #: What ``crepe_runner`` can run CREPE tiny in on ONNX Runtime.
 PRECISIONS = ("int8", "float32")
 _RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per network object
-_BUNDLED_RUNNERS: dict[tuple[int, str, str], object] = {}  # per (threads, precision, weights digest)
+# per (threads, or the GPU: "cuda:N"; precision; weights digest)
+_BUNDLED_RUNNERS: dict[tuple[int | str, str, str], object] = {}
 
 
-def crepe_runner(network: object | None = None, *, precision: str = "int8"):  # noqa: ANN201
+def crepe_runner(network: object | None = None, *, precision: str = "int8", device: str = "cpu"):  # noqa: ANN201
     """A function from normalised frames (batch, 1024) float32 to activations (batch, 360), numpy.
 
     Parameters
@@ -275,6 +286,11 @@ def crepe_runner(network: object | None = None, *, precision: str = "int8"):  # 
         ``int8`` (default): quantised once per set of weights (``crepe_int8.quantize``), 2.3x
         faster than float32 on a CPU at the same accuracy (docs/MELODY.md). ``float32``: the
         torch network's function within 1e-5.
+    device : str
+        ``"cpu"`` (default) or a resolved ``"cuda:N"``. On a GPU the float32 network runs there
+        whatever ``precision`` says (int8 is a CPU speed-up: ONNX Runtime's CUDA provider has no
+        kernels for its quantised convolutions): on ONNX Runtime's CUDA provider where
+        ``onnxruntime-gpu`` is installed and loads, else on torch.
 
     Both are exported once and cached on disk (``onnx_export.cached_export``) and run on ONNX
     Runtime with ``threads.cpu_threads()`` threads; without ONNX Runtime, torch runs the network.
@@ -284,25 +300,38 @@ def crepe_runner(network: object | None = None, *, precision: str = "int8"):  # 
 
     if precision not in PRECISIONS:
         raise ValueError(f"unknown CREPE precision {precision!r} (use one of: {', '.join(PRECISIONS)})")
-    if not onnx_available():
+    if device == "cpu" and not onnx_available():
         return _torch_runner(_bundled_crepe_tiny() if network is None else network)
     threads = cpu_threads()
+    slot: int | str = threads if device == "cpu" else device  # what a runner is kept per, beside its weights
+    if device != "cpu":
+        precision = "float32"
     if network is None:
         key = _bundled_export_key()
-        run = _BUNDLED_RUNNERS.get((threads, precision, key))
+        run = _BUNDLED_RUNNERS.get((slot, precision, key))
         if run is None:
-            run = _BUNDLED_RUNNERS[threads, precision, key] = _onnx_runner(_bundled_crepe_tiny, key, precision,
-                                                                           threads)
+            run = _BUNDLED_RUNNERS[slot, precision, key] = _runner_on(_bundled_crepe_tiny, key, precision,
+                                                                      threads, device)
         return run
     from vocalsep.onnx_export import module_digest
 
     key = module_digest(network, "crepe-tiny")
     kept = _RUNNERS.setdefault(network, {})
-    if (threads, precision, key) not in kept:
+    if (slot, precision, key) not in kept:
         for stale in [k for k in kept if k[2] != key]:  # older weights (a fine-tuning step): of no use now
             del kept[stale]
-        kept[threads, precision, key] = _onnx_runner(lambda: network, key, precision, threads)
-    return kept[threads, precision, key]
+        kept[slot, precision, key] = _runner_on(lambda: network, key, precision, threads, device)
+    return kept[slot, precision, key]
+
+
+def _runner_on(network, key: str, precision: str, threads: int, device: str):  # noqa: ANN001, ANN202
+    """``_onnx_runner`` on the CPU; on a GPU, the same on ONNX Runtime's CUDA provider, else torch there."""
+    if device == "cpu":
+        return _onnx_runner(network, key, precision, threads)
+    from vocalsep.onnx_export import onnx_cuda_available
+
+    run = _onnx_runner(network, key, precision, threads, device) if onnx_cuda_available() else None
+    return run or _torch_runner(network(), device)
 
 
 @lru_cache(maxsize=1)
@@ -317,9 +346,11 @@ def _bundled_export_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _onnx_runner(network, key: str, precision: str, threads: int):  # noqa: ANN001, ANN202
-    """A session of ``network()``'s export (called only when the cache misses) at ``precision``."""
-    from vocalsep.onnx_export import cached_export, export_module, session
+def _onnx_runner(network, key: str, precision: str, threads: int, device: str = "cpu"):  # noqa: ANN001, ANN202
+    """A session of ``network()``'s export (called only when the cache misses) at ``precision``, on the CPU
+    or on GPU ``device`` (float32 only; None where ONNX Runtime's CUDA provider does not load)."""
+    from vocalsep.device import cuda_index
+    from vocalsep.onnx_export import cached_export, cuda_session, export_module, session
 
     def float_export() -> bytes:
         import torch
@@ -338,7 +369,9 @@ def _onnx_runner(network, key: str, precision: str, threads: int):  # noqa: ANN0
 
         int8_key = hashlib.sha256(f"{key}|{QUANTIZE_VERSION}|{version('onnxruntime')}".encode()).hexdigest()[:32]
         exported = cached_export("crepe-tiny-int8", int8_key, lambda: quantize(float_export()))
-    runner = session(exported, threads)
+    runner = session(exported, threads) if device == "cpu" else cuda_session(exported, cuda_index(device))
+    if runner is None:
+        return None
 
     def run(frames: np.ndarray) -> np.ndarray:
         return runner.run(None, {"frames": np.ascontiguousarray(frames, dtype=np.float32)})[0]
@@ -346,12 +379,32 @@ def _onnx_runner(network, key: str, precision: str, threads: int):  # noqa: ANN0
     return run
 
 
-def _torch_runner(network):  # noqa: ANN001, ANN202
+def _torch_runner(network, device: str = "cpu"):  # noqa: ANN001, ANN202
     import torch
+
+    if device != "cpu":
+        return _torch_runner_on(network, device)
 
     def run(frames: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return network(torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))).numpy()
+
+    return run
+
+
+def _torch_runner_on(network, device: str):  # noqa: ANN001, ANN202
+    """``network`` on ``device`` by torch: its 1-D form (a copy, as exported: one output for the voicing
+    too), convolutions in full float32 (``device.exact_float32``); numpy frames in, numpy out."""
+    import torch
+
+    from vocalsep.device import exact_float32
+
+    moved = one_dimensional(network).to(device)
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), exact_float32():
+            batch = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).to(device)
+            return moved(batch).cpu().numpy()
 
     return run
 
@@ -424,7 +477,8 @@ class CrepeTracker(Tracker):
 
     def analyse(self, audio: np.ndarray) -> tuple[np.ndarray, ...]:
         """The activations, shape (frames, 360 or 361), of the voice (samples,) or the voice and mixture (2, samples)."""
-        return (crepe_activation(audio, self.settings.hop_samples, self.settings.batch_frames, self.settings.network),)
+        return (crepe_activation(audio, self.settings.hop_samples, self.settings.batch_frames, self.settings.network,
+                                 device=self.settings.device),)
 
     def take(self, frames: tuple[np.ndarray, ...]) -> FrameEstimates:
         output = frames[0].astype(np.float64)
