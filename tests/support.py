@@ -79,3 +79,37 @@ def harmonic_tone(f0: float, seconds: float = 0.5, rate: int = 16000, harmonics:
     t = np.arange(int(seconds * rate)) / rate
     tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, harmonics + 1) if k * f0 < rate / 2)
     return (0.3 * tone).astype(np.float32)
+
+
+def drum_song(bpm: float = 93.0, seconds: float = 20.0, rate: int = 16000, *, start: float = 0.37,
+              melody: tuple[int | None, ...] = (), drums: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A song at a known tempo: kick on beats 1 and 3, snare on 2 and 4, hi-hat on every eighth from
+    ``start`` s (``drums``), and a sung line of ``melody`` (MIDI pitches, one per beat, 0.85 of a
+    beat long; None rests), repeated to the end.
+
+    Returns
+    -------
+    song : ndarray, shape (samples,), float32, peak 0.5
+    beats : ndarray, shape (beats,), the beat times in s (kicks at ``beats[::2]``)
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    period = 60.0 / bpm
+    t = np.arange(int(0.3 * rate)) / rate
+    kick = np.sin(2 * np.pi * (50 * t + 2.1 * (1 - np.exp(-t / 0.03)))) * np.exp(-t / 0.12)
+    snare = (0.6 * rng.standard_normal(t.size) + 0.4 * np.sin(2 * np.pi * 190 * t)) * np.exp(-t / 0.07)
+    hat = 0.3 * np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t / 0.015)
+    kit, voice = np.zeros(n + t.size), np.zeros(n + int(rate * period))
+    beats = np.arange(start, seconds - 0.3, period)
+    for k, beat in enumerate(beats):
+        at = int(round(beat * rate))
+        kit[at : at + t.size] += kick if k % 2 == 0 else snare
+        for eighth in (0.0, 0.5):
+            at8 = int(round((beat + eighth * period) * rate))
+            kit[at8 : at8 + t.size] += hat
+        pitch = melody[k % len(melody)] if melody else None
+        if pitch is not None:
+            tone = harmonic_tone(440.0 * 2 ** ((pitch - 69) / 12), 0.85 * period, rate)
+            voice[at : at + tone.size] += tone * np.hanning(tone.size) ** 0.25  # soft edges, no clicks
+    song = (kit[:n] / np.abs(kit).max() if drums else 0.0) + 1.5 * voice[:n]
+    return (0.5 * song / np.abs(song).max()).astype(np.float32), beats

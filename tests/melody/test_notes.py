@@ -159,3 +159,61 @@ def test_the_running_median_is_scipys_median_filter(size: int) -> None:
 
     values = np.random.default_rng(size).standard_normal(23)
     np.testing.assert_array_equal(_running_median(values, size), median_filter(values, size=size, mode="nearest"))
+
+
+# --- MIDI on the song's beats -------------------------------------------------------------------
+
+
+def _ticks_of(path: Path) -> list[tuple[int, object]]:
+    import mido
+
+    now, events = 0, []
+    for message in mido.MidiFile(path).tracks[0]:
+        now += message.time
+        events.append((now, message))
+    return events
+
+
+@pytest.mark.parametrize("first_beat", [0.0, 0.1, 0.37, 0.6])
+def test_midi_on_a_beat_grid_keeps_the_times_and_puts_beats_on_the_ticks(tmp_path: Path, first_beat: float) -> None:
+    from vocalsep.melody.grid import BeatGrid
+
+    period = 60 / 93.0
+    beats = first_beat + np.concatenate([[0.0], np.cumsum(period * np.linspace(1.0, 1.03, 39))])  # slowing a little
+    grid = BeatGrid(beats, 93.0, first_downbeat=2)
+    notes = [Note(round(beats[k], 4), round(beats[k] + 0.4, 4), 60 + k % 12, 262.0, 90) for k in range(0, 38, 3)]
+    if first_beat > 0:
+        notes.insert(0, Note(round(first_beat / 4, 4), round(first_beat / 2, 4), 59, 247.0, 80))  # before the first beat
+    path = write_midi(notes, tmp_path / "notes.mid", grid=grid)
+    back = read_midi(path)
+    assert [n.pitch for n in back] == [n.pitch for n in notes]
+    for original, read in zip(notes, back, strict=True):  # a tick is 1.3 ms at 93 BPM
+        assert abs(read.onset - original.onset) < 1.5e-3 and abs(read.offset - original.offset) < 1.5e-3
+    events = _ticks_of(path)
+    # sung on the beat: on a DAW's beat line (a first beat within half a beat of 0 s shares the lead-in's)
+    skip = (1 if first_beat > 0 else 0) + (1 if 0 < first_beat < period / 2 else 0)
+    onsets = [tick for tick, m in events if m.type == "note_on"][skip:]
+    assert all(tick % 480 == 0 for tick in onsets)
+    tempos = [m.tempo for _, m in events if m.type == "set_tempo"]
+    assert any(abs(t - 1e6 * period) < 1000 for t in tempos[:3]) and tempos[-1] > tempos[1]  # 93 BPM, slowing
+    # bars start on the downbeat (beat index 2): a shorter first bar, then 4/4
+    meters = [(tick, m.numerator) for tick, m in events if m.type == "time_signature"]
+    downbeat_tick = round(480 * _midi_beats(grid, beats[2]))
+    assert meters[-1] == (downbeat_tick % 1920, 4) or meters == [(0, 4)] and downbeat_tick % 1920 == 0
+
+
+def _midi_beats(grid: object, seconds: float) -> float:
+    from vocalsep.melody.notes import _TickMap
+
+    return _TickMap(grid).beats(seconds)
+
+
+def test_midi_with_a_key_and_without_a_grid(tmp_path: Path) -> None:
+    import mido
+
+    from vocalsep.melody.key import Key
+
+    write_midi(NOTES, tmp_path / "key.mid", key=Key(10, "minor"))
+    assert [m.key for m in mido.MidiFile(tmp_path / "key.mid") if m.type == "key_signature"] == ["Bbm"]
+    plain = mido.MidiFile(tmp_path / "key.mid")  # no grid: 120 BPM from 0, as before
+    assert [m.tempo for m in plain if m.type == "set_tempo"] == [500_000]

@@ -160,7 +160,8 @@ def test_cli_pitch_no_separate_writes_csvs_midi_and_summary(tmp_path: Path, caps
     write_wav(tmp_path / "voice.wav", _melody_song(), 16000)
     assert main(["pitch", str(tmp_path / "voice.wav"), "-o", str(tmp_path / "out"), "--no-separate"]) == 0
     folder = tmp_path / "out" / "voice"
-    assert {p.name for p in folder.iterdir()} == {"f0.csv", "notes.csv", "notes.mid"}
+    assert {p.name for p in folder.iterdir()} == {"f0.csv", "notes.csv", "notes.mid", "beats.csv", "melody.musicxml",
+                                                  "melody.json"}
     out = capsys.readouterr().out
     assert "notes" in out and "median" in out and "voiced" in out
     midi = mido.MidiFile(folder / "notes.mid")
@@ -190,7 +191,8 @@ def test_cli_pitch_separates_and_plots_with_a_model(tmp_path: Path) -> None:
     code = main(["pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model, "--plot"])
     assert code == 0
     names = {p.name for p in (tmp_path / "out" / "song").iterdir()}
-    assert names == {"f0.csv", "notes.csv", "notes.mid", "melody.png", "spectrograms.png"}
+    assert names == {"f0.csv", "notes.csv", "notes.mid", "beats.csv", "melody.musicxml", "melody.json", "melody.png",
+                     "spectrograms.png"}
     # An existing output is refused without --overwrite, and replaced with it.
     assert main(["pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model]) == 1
     assert main(["pitch", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--model", model,

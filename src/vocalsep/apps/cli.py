@@ -58,6 +58,28 @@ def _device(name: str, *, cluster: bool = False) -> str:
     return resolve_device(name)
 
 
+def _division(text: str) -> int:
+    """``pitch --quantize``: steps per beat, one of ``grid.QUANTIZE_DIVISIONS``."""
+    from vocalsep.melody.grid import QUANTIZE_DIVISIONS
+
+    if not text.isdigit() or int(text) not in QUANTIZE_DIVISIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(map(str, QUANTIZE_DIVISIONS))}")
+    return int(text)
+
+
+def _octaves(text: str) -> int:
+    """``pitch --octave-shift``: a whole number of octaves within ``song.MAX_OCTAVE_SHIFT``."""
+    from vocalsep.pipeline.song import MAX_OCTAVE_SHIFT
+
+    try:
+        octaves = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if abs(octaves) > MAX_OCTAVE_SHIFT:
+        raise argparse.ArgumentTypeError(f"{text} is outside -{MAX_OCTAVE_SHIFT}..{MAX_OCTAVE_SHIFT}")
+    return octaves
+
+
 def _aggressiveness(text: str) -> float:
     """``--aggressiveness``: the range ``Separator`` takes (imported when parsed: it brings torch)."""
     from vocalsep.separation.separator import AGGRESSIVENESS_LIMIT
@@ -235,7 +257,7 @@ def cmd_pitch(args: argparse.Namespace) -> int:
         try:
             result = transcribe_file(path, args.output, separate=args.separate, separator=separator,
                                      tracker=args.tracker, hop=args.hop, plot=args.plot, overwrite=args.overwrite,
-                                     device=device)
+                                     device=device, quantize=args.quantize, octave_shift=args.octave_shift)
         except VocalsepError as error:
             failures += 1
             print(f"vocalsep: error: {error}", file=sys.stderr)
@@ -375,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--device", default="cpu", help=_DEVICE_HELP + "; with --ray, each worker gets a GPU")
     separate.set_defaults(handler=cmd_separate)
 
-    pitch = commands.add_parser("pitch", help="sung melody: F0 contour (f0.csv) and notes (notes.csv, notes.mid)")
+    pitch = commands.add_parser("pitch", help="sung melody: F0 (f0.csv), notes (notes.csv, notes.mid on the song's "
+                                              "tempo), beats.csv, sheet music (melody.musicxml), melody.json")
     pitch.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     pitch.add_argument("-o", "--output", default="melody", help="output folder (default: melody)")
     pitch.add_argument("--separate", action=argparse.BooleanOptionalAction, default=True,
@@ -388,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "0.01 costs twice the tracking)")
     pitch.add_argument("--plot", action="store_true",
                        help="also draw melody.png (and spectrograms.png when separating)")
+    pitch.add_argument("--quantize", type=_division, metavar="DIV",
+                       help="snap the notes to 1/DIV of a beat in every file: 1, 2, 3 (triplets), 4 (sixteenths), "
+                            "6 or 8 (default: as sung; the score is on sixteenths)")
+    pitch.add_argument("--octave-shift", type=_octaves, default=0, metavar="N",
+                       help="move the whole melody by N octaves, -3 to 3 (an octave error of the tracker)")
     pitch.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     pitch.add_argument("--threads", type=int, metavar="N",
                        help="CPU threads (default: one per core; 1 leaves the other cores free)")

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from vocalsep.errors import ConfigError, VocalsepError
 from vocalsep.files import atomic_write_bytes, atomic_write_text, read_csv_rows
 from vocalsep.melody.tracking import PitchTrack, hz_to_midi, midi_to_hz, midi_to_note
+
+if TYPE_CHECKING:  # the grid and the key are made from notes: imported for type hints only
+    from vocalsep.melody.grid import BeatGrid
+    from vocalsep.melody.key import Key
 
 T = TypeVar("T")
 
@@ -220,7 +224,7 @@ def read_notes_csv(path: str | Path) -> list[Note]:
         float(r["onset"]), float(r["offset"]), int(r["midi"]), float(r["frequency"]), int(r["velocity"])))
 
 
-#: MIDI timing: 480 ticks per quarter note at 120 bpm = 960 ticks per second (~1 ms).
+#: MIDI timing: 480 ticks per quarter note (one beat); without a beat grid, 120 bpm = 960 ticks per second.
 TICKS_PER_BEAT = 480
 TEMPO_US_PER_BEAT = 500_000
 
@@ -229,13 +233,66 @@ def _seconds_to_ticks(seconds: float) -> int:
     return int(round(seconds * TICKS_PER_BEAT * 1_000_000 / TEMPO_US_PER_BEAT))
 
 
-def write_midi(notes: list[Note], path: str | Path, *, program: int = 52, name: str = "vocals") -> Path:
-    """Write ``midi_bytes(notes, program=program, name=name)`` to ``path`` atomically."""
-    return atomic_write_bytes(path, midi_bytes(notes, program=program, name=name))
+class _TickMap:
+    """Seconds to ticks on a song's beat grid, and the tempo events that make them the same instants.
+
+    Every beat of the grid falls on a multiple of ``TICKS_PER_BEAT``. Tick 0 is second 0, which
+    is seldom a beat: the stretch before the first whole beat becomes one MIDI beat of its own
+    tempo (a stretch under half a beat joins the next beat, so that lead-in beat lasts 0.5 to
+    1.5 of the song's beats). Between beats, time maps linearly, as the tempo events say.
+    """
+
+    def __init__(self, grid: BeatGrid) -> None:
+        self.grid = grid
+        start = float(grid.position(0.0))
+        first = int(np.ceil(start - 1e-9))
+        gap = first - start
+        self.lead = 0 if gap < 1e-6 else 1
+        self.first = first + 1 if 1e-6 <= gap < 0.5 else first  # the first beat on the MIDI grid
+        self.first_time = float(grid.seconds(self.first))
+
+    def beats(self, seconds: float) -> float:
+        """MIDI beats from tick 0 at ``seconds``."""
+        if seconds >= self.first_time or self.lead == 0:
+            return self.lead + float(self.grid.position(seconds)) - self.first
+        return seconds / self.first_time
+
+    def ticks(self, seconds: float) -> int:
+        return int(round(TICKS_PER_BEAT * self.beats(seconds)))
+
+    def tempos(self, last_tick: int) -> list[tuple[int, int]]:
+        """(tick, microseconds per beat) at each change of tempo up to ``last_tick``."""
+        changes: list[tuple[int, int]] = []
+        if self.lead:
+            changes.append((0, int(round(1e6 * self.first_time))))
+        beat = 0
+        while (self.lead + beat) * TICKS_PER_BEAT <= max(last_tick, 0):
+            span = float(self.grid.seconds(self.first + beat + 1) - self.grid.seconds(self.first + beat))
+            tempo = int(round(1e6 * span))
+            if not changes or changes[-1][1] != tempo:
+                changes.append(((self.lead + beat) * TICKS_PER_BEAT, tempo))
+            beat += 1
+        return changes
+
+    def meters(self) -> list[tuple[int, int]]:
+        """(tick, beats in the bar): a short first bar up to the first downbeat, then whole bars."""
+        beats_per_bar = self.grid.beats_per_bar
+        to_downbeat = (self.grid.first_downbeat - self.first) % beats_per_bar
+        pickup = (self.lead + to_downbeat) % beats_per_bar
+        if pickup == 0:
+            return [(0, beats_per_bar)]
+        return [(0, pickup), (pickup * TICKS_PER_BEAT, beats_per_bar)]
 
 
-def midi_bytes(notes: list[Note], *, program: int = 52, name: str = "vocals") -> bytes:
-    """A type-1 Standard MIDI file: one track, 120 bpm, ~1 ms resolution.
+def write_midi(notes: list[Note], path: str | Path, *, program: int = 52, name: str = "vocals",
+               grid: BeatGrid | None = None, key: Key | None = None) -> Path:
+    """Write ``midi_bytes(notes, ...)`` to ``path`` atomically."""
+    return atomic_write_bytes(path, midi_bytes(notes, program=program, name=name, grid=grid, key=key))
+
+
+def midi_bytes(notes: list[Note], *, program: int = 52, name: str = "vocals", grid: BeatGrid | None = None,
+               key: Key | None = None) -> bytes:
+    """A type-1 Standard MIDI file of the notes, in one track.
 
     Parameters
     ----------
@@ -244,6 +301,12 @@ def midi_bytes(notes: list[Note], *, program: int = 52, name: str = "vocals") ->
         General MIDI program (0-based); 52 = "Choir Aahs".
     name : str
         Track name.
+    grid : BeatGrid, optional
+        The song's beats: the file's tempo follows them (a tempo event at each change) and
+        its bars start on the downbeats (4/4, after a shorter first bar), so the notes sit on
+        a DAW's grid at the song's own times. Without it: 120 bpm, ~1 ms resolution.
+    key : Key, optional
+        Written as a key signature event.
     """
     import io
 
@@ -252,19 +315,31 @@ def midi_bytes(notes: list[Note], *, program: int = 52, name: str = "vocals") ->
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
     track = mido.MidiTrack()
     midi.tracks.append(track)
-    track.append(mido.MetaMessage("track_name", name=name, time=0))
-    track.append(mido.MetaMessage("set_tempo", tempo=TEMPO_US_PER_BEAT, time=0))
-    track.append(mido.Message("program_change", program=program, channel=0, time=0))
+    timing = _TickMap(grid) if grid is not None else None
+    ticks = timing.ticks if timing is not None else _seconds_to_ticks
     events = []
     for note in notes:
         if not 0 <= note.pitch <= 127:
             continue
-        events.append((_seconds_to_ticks(note.offset), 0, note.pitch, 0))  # note-offs sort first
-        events.append((_seconds_to_ticks(note.onset), 1, note.pitch, note.velocity))
+        events.append((ticks(note.offset), 2, "note_off", note.pitch, 0))  # note-offs sort first
+        events.append((ticks(note.onset), 3, "note_on", note.pitch, note.velocity))
+    last = max((event[0] for event in events), default=0)
+    tempos = timing.tempos(last) if timing is not None else [(0, TEMPO_US_PER_BEAT)]
+    meters = timing.meters() if timing is not None else []
+    events += [(tick, 0, "set_tempo", tempo, 0) for tick, tempo in tempos]
+    events += [(tick, 1, "time_signature", beats, 0) for tick, beats in meters]
+    track.append(mido.MetaMessage("track_name", name=name, time=0))
+    if key is not None:
+        track.append(mido.MetaMessage("key_signature", key=key.tonic_name + ("m" if key.mode == "minor" else ""), time=0))
+    track.append(mido.Message("program_change", program=program, channel=0, time=0))
     now = 0
-    for tick, is_on, pitch, velocity in sorted(events):
-        kind = "note_on" if is_on else "note_off"
-        track.append(mido.Message(kind, note=pitch, velocity=velocity, channel=0, time=tick - now))
+    for tick, _, kind, value, velocity in sorted(events):
+        if kind == "set_tempo":
+            track.append(mido.MetaMessage(kind, tempo=value, time=tick - now))
+        elif kind == "time_signature":
+            track.append(mido.MetaMessage(kind, numerator=value, denominator=4, time=tick - now))
+        else:
+            track.append(mido.Message(kind, note=value, velocity=velocity, channel=0, time=tick - now))
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
     buffer = io.BytesIO()

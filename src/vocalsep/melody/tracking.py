@@ -400,5 +400,5 @@ def read_f0_csv(path: str | Path, tracker: str = "") -> PitchTrack:
 # ---------------------------------------------------------------------------------------------
 # Files in, files out (``vocalsep pitch``)
 
-MELODY_FILES = ("f0.csv", "notes.csv", "notes.mid")
+MELODY_FILES = ("f0.csv", "notes.csv", "notes.mid", "beats.csv", "melody.musicxml", "melody.json")
 PICTURE_FILES = ("spectrograms.png", "melody.png")

@@ -1,7 +1,8 @@
-"""A song's sung melody as files (``process_song`` with melody on): F0, notes, CSV and MIDI, pictures."""
+"""A song's sung melody as files (``process_song`` with melody on): F0, notes, beats, CSV, MIDI, MusicXML, JSON, pictures."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from vocalsep.melody.tracking import MELODY_HOP, DEFAULT_TRACKER
@@ -22,8 +23,11 @@ def transcribe_file(
     overwrite: bool = False,
     hop: float = MELODY_HOP,
     device: str = "cpu",
+    quantize: int | None = None,
+    octave_shift: int = 0,
 ) -> MelodyResult:
-    """Track the sung melody of one file and write ``f0.csv``, ``notes.csv``, ``notes.mid``.
+    """Track the sung melody of one file and write ``f0.csv``, ``notes.csv``, ``notes.mid`` (on the song's
+    tempo), ``beats.csv``, ``melody.musicxml`` (sheet music) and ``melody.json`` (key, tempo, range).
 
     Parameters
     ----------
@@ -46,6 +50,10 @@ def transcribe_file(
         Seconds between F0 frames.
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where the tracker (and a separator loaded here) runs; ``ConfigError`` where CUDA is missing.
+    quantize : {1, 2, 3, 4, 6, 8}, optional
+        Snap the notes to this fraction of a beat (4: sixteenths) in every file; default: as sung.
+    octave_shift : int
+        Move the whole melody by this many octaves (-3 to 3).
 
     Returns
     -------
@@ -55,6 +63,6 @@ def transcribe_file(
     result = process_song(input_path, output_dir, stems=False, melody=True,
                           pictures=("melody", "spectrograms") if plot else (), separate=separate,
                           separator=separator, model=model, tracker=tracker, hop=hop, overwrite=overwrite,
-                          device=device)
+                          device=device, quantize=quantize, octave_shift=octave_shift)
     assert result.melody is not None
-    return MelodyResult(result.melody.track, result.melody.notes, result.melody.summary, result.paths)
+    return replace(result.melody, paths=result.paths)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +23,14 @@ from vocalsep.audio.io import AudioReader, AudioWriter, Resampler
 from vocalsep.config import STEM_NAMES
 from vocalsep.errors import AudioWriteError, ConfigError, SampleRangeError
 from vocalsep.files import atomic_write_bytes, folder_lock
-from vocalsep.melody.notes import Note, segment_notes, write_midi, write_notes_csv
+from vocalsep.melody.beats import BeatStream
+from vocalsep.melody.grid import QUANTIZE_DIVISIONS, BeatGrid, beats_csv, quantize_notes
+from vocalsep.melody.key import Key, estimate_key
+from vocalsep.melody.notes import Note, midi_bytes, segment_notes, write_notes_csv
+from vocalsep.melody.sheet import SHEET_DIVISION, musicxml_bytes
+from vocalsep.melody.summary import MelodySummary, summary_json
 from vocalsep.melody.tracking import (
-    ANALYSIS_RATE, MELODY_HOP, DEFAULT_TRACKER, MELODY_FILES, PitchStream, PitchSummary, PitchTrack, summarize, write_f0_csv,
+    ANALYSIS_RATE, MELODY_HOP, DEFAULT_TRACKER, MELODY_FILES, PitchStream, PitchTrack, summarize, write_f0_csv,
 )
 from vocalsep.pipeline.naming import output_paths, track_name
 from vocalsep.pipeline.spectra import CqtStream, LogSpectrogramStream
@@ -36,22 +41,33 @@ if TYPE_CHECKING:
 
 #: Pictures ``process_song`` can draw, by name (written as ``<name>.png``).
 PICTURES = ("spectrograms", "melody")
+#: ``octave_shift`` goes from -3 to 3 octaves.
+MAX_OCTAVE_SHIFT = 3
+#: What the analyses (tracker, beats, pictures) hear is scaled under this peak: samples near
+#: float32's maximum would overflow their squares. Real recordings stay far below it (gain 1).
+ANALYSIS_PEAK = 2.0**20
 
 
 @dataclass(frozen=True)
 class MelodyResult:
-    """The sung melody of a song, and the files it was written to."""
+    """The sung melody of a song, and the files it was written to.
+
+    ``grid`` (tempo, beats, bars) and ``key`` are there when the melody's files were made:
+    they come from the song's beats, which only ``melody=True`` tracks.
+    """
 
     track: PitchTrack
     notes: list[Note]
-    summary: PitchSummary
+    summary: MelodySummary
     paths: dict[str, Path]
+    grid: BeatGrid | None = None
+    key: Key | None = None
 
 
 @dataclass(frozen=True)
 class SongResult:
-    """What ``process_song`` wrote: ``paths`` by name (``vocals``, ``accompaniment``, ``f0.csv``,
-    ``notes.csv``, ``notes.mid``, ``spectrograms.png``, ``melody.png``) and the melody if tracked."""
+    """What ``process_song`` wrote: ``paths`` by name (``vocals``, ``accompaniment``, the ``MELODY_FILES``
+    ``f0.csv`` to ``melody.json``, ``spectrograms.png``, ``melody.png``) and the melody if tracked."""
 
     paths: dict[str, Path]
     melody: MelodyResult | None = None
@@ -59,14 +75,15 @@ class SongResult:
 
 
 class _Voice:
-    """Where the vocals go while they stream: the vocals spectrogram, the tracker and the CQT (each optional)."""
+    """Where the vocals go while they stream: the vocals spectrogram, the tracker, the CQT and the
+    beat tracker's onset envelope (each optional; the beats hear the mixture when there is one)."""
 
     def __init__(self, rate: int, spectrogram: LogSpectrogramStream | None, pitch: PitchStream | None,
-                 cqt: CqtStream | None) -> None:
-        self.spectrogram, self.pitch, self.cqt = spectrogram, pitch, cqt
+                 cqt: CqtStream | None, beats: BeatStream | None = None) -> None:
+        self.spectrogram, self.pitch, self.cqt, self.beats = spectrogram, pitch, cqt, beats
         # the tracker's input: the channel average at 16 kHz, resampled as the whole signal would be
         self.to_analysis: Resampler | None = None
-        if (pitch or cqt) and rate != ANALYSIS_RATE:
+        if (pitch or cqt or beats) and rate != ANALYSIS_RATE:
             self.to_analysis = Resampler(rate, ANALYSIS_RATE)
 
     def push(self, vocals: np.ndarray, *, spectrogram: np.ndarray | None = None,
@@ -75,9 +92,9 @@ class _Voice:
         (the tracker hears the song beside the voice: row 1 of what it analyses)."""
         if self.spectrogram is not None:
             self.spectrogram.push(vocals if spectrogram is None else spectrogram)
-        if self.pitch or self.cqt:
+        if self.pitch or self.cqt or self.beats:
             mono = vocals.mean(axis=0, dtype=np.float32)[None]
-            if mixture is not None and self.pitch is not None and self.pitch.hears_mixture:
+            if mixture is not None and (self.beats is not None or self.pitch is not None and self.pitch.hears_mixture):
                 mono = np.concatenate([mono, mixture.mean(axis=0, dtype=np.float32)[None]])
             self._analyse(self.to_analysis.push(mono) if self.to_analysis else mono)
 
@@ -90,10 +107,27 @@ class _Voice:
     def _analyse(self, mono: np.ndarray) -> None:
         if mono.shape[1] == 0:
             return
-        if self.pitch is not None:
+        if self.pitch is not None:  # a tracker that does not hear the song ignores the mixture
             self.pitch.push(mono[0], mixture=mono[1] if mono.shape[0] > 1 else None)
         if self.cqt is not None:
             self.cqt.push(mono[0])
+        if self.beats is not None:
+            self.beats.push(mono[-1])  # the mixture, or the voice alone
+
+
+class _Headroom:
+    """The gain of what the analyses hear: 1, unless samples exceed ``ANALYSIS_PEAK`` (a float file
+    near float32's maximum); then a power of two that brings them under it (exact: only exponents
+    change), kept for the rest of the song. The stems are written from the unscaled blocks."""
+
+    def __init__(self) -> None:
+        self.gain = 1.0
+
+    def __call__(self, *blocks: np.ndarray) -> list[np.ndarray]:
+        peak = max((float(np.max(np.abs(block))) for block in blocks if block.size), default=0.0)
+        if peak * self.gain > ANALYSIS_PEAK:
+            self.gain = float(2.0 ** -np.ceil(np.log2(peak / ANALYSIS_PEAK)))
+        return list(blocks) if self.gain == 1.0 else [block * np.float32(self.gain) for block in blocks]
 
 
 def process_song(
@@ -119,6 +153,8 @@ def process_song(
     progress: bool = False,
     on_progress: Callable[[int, int | None], None] | None = None,
     device: str = "cpu",
+    quantize: int | None = None,
+    octave_shift: int = 0,
 ) -> SongResult:
     """Make a song's stems, melody files and pictures in one streamed pass; files go to ``output_dir/<track>/``.
 
@@ -130,7 +166,9 @@ def process_song(
     stems : bool
         Write ``vocals.<audio_format>`` and ``accompaniment.<audio_format>`` (needs separation).
     melody : bool
-        Write ``f0.csv``, ``notes.csv`` and ``notes.mid``.
+        Write ``f0.csv``, ``notes.csv``, ``notes.mid``, ``beats.csv``, ``melody.musicxml`` and
+        ``melody.json`` (``MELODY_FILES``). The beats are tracked on the mixture (on the voice
+        when the input is the voice alone, or beside a ``vocals_path``).
     pictures : iterable of {"spectrograms", "melody"}
         Pictures to draw; ``spectrograms`` needs a mixture and vocals (separation or
         ``vocals_path``) and is skipped without them.
@@ -160,6 +198,12 @@ def process_song(
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where the networks run: the pitch tracker's, and the separator's when it is loaded here
         (a given ``separator`` keeps its own). A missing GPU is a ``ConfigError`` before any file is touched.
+    quantize : {1, 2, 3, 4, 6, 8}, optional
+        Snap the notes' onsets and offsets to this fraction of a beat (4: sixteenths) in every
+        melody file; by default they keep their sung times (the score is always on a grid).
+    octave_shift : int
+        Move the whole contour by this many octaves (-3 to 3): the correction for a tracker
+        that heard the song an octave off.
 
     Returns
     -------
@@ -176,6 +220,10 @@ def process_song(
     separating = separate and vocals_path is None
     if stems and not separating:
         raise ConfigError("stems are made by separating: give no vocals file and keep separation on")
+    if quantize is not None and quantize not in QUANTIZE_DIVISIONS:
+        raise ConfigError(f"quantize must be one of {', '.join(map(str, QUANTIZE_DIVISIONS))} steps per beat")
+    if not (isinstance(octave_shift, int) and abs(octave_shift) <= MAX_OCTAVE_SHIFT):
+        raise ConfigError(f"octave_shift must be a whole number from -{MAX_OCTAVE_SHIFT} to {MAX_OCTAVE_SHIFT}")
     if not separating and vocals_path is None:
         pictures = tuple(p for p in pictures if p != "spectrograms")  # the voice alone: no mixture to compare
     subtype = stem_subtype(audio_format, bits) if stems else ""
@@ -218,7 +266,9 @@ def process_song(
     analysis_samples = None if voice_frames is None else -(-voice_frames * ANALYSIS_RATE // voice_rate)
     mixture_spectrogram = spectrogram()
     voice = _Voice(voice_rate, spectrogram(), PitchStream(tracker=tracker, hop=hop, device=device) if tracking else None,
-                   CqtStream(expected_samples=analysis_samples) if "melody" in pictures else None)
+                   CqtStream(expected_samples=analysis_samples) if "melody" in pictures else None,
+                   BeatStream() if melody else None)
+    headroom = _Headroom()
     writers: dict[str, AudioWriter] = {}
     published: list[Path] = []
     try:
@@ -231,17 +281,19 @@ def process_song(
                     if writers:
                         writers["vocals"].write(vocals)
                         writers["accompaniment"].write(accompaniment)
-                    mixture = vocals + accompaniment
+                    heard, rest = headroom(vocals, accompaniment)  # the analyses' copy; the stems stay as they are
+                    mixture = heard + rest
                     if mixture_spectrogram is not None:
                         mixture_spectrogram.push(mixture)
-                    voice.push(vocals, mixture=mixture)
+                    voice.push(heard, mixture=mixture)
                     done += vocals.shape[1]
                     if on_progress is not None:
                         on_progress(done, reader.frames)
             else:
-                _stream_inputs(reader, vocals_reader, mixture_spectrogram, voice, rate, update, on_progress)
+                _stream_inputs(reader, vocals_reader, mixture_spectrogram, voice, rate, update, on_progress, headroom)
         voice.finish()
-        result = _melody(voice, input_path, paths) if tracking else None
+        result = _melody(voice, paths, quantize=quantize, octave_shift=octave_shift) if tracking else None
+        files = _melody_files(result, input_path.stem, quantize) if melody and result is not None else {}
         drawn = _draw(input_path, pictures, mixture_spectrogram, voice, result)
         if writers:
             peak = max(writer.peak for writer in writers.values())
@@ -254,9 +306,8 @@ def process_song(
         if melody and result is not None:
             published.append(write_f0_csv(result.track, paths["f0.csv"]))
             published.append(write_notes_csv(result.notes, paths["notes.csv"]))
-            published.append(write_midi(result.notes, paths["notes.mid"], name=f"{input_path.stem} vocals"))
-        for name, png in drawn.items():
-            published.append(atomic_write_bytes(paths[name], png))
+        for name, data in (files | drawn).items():
+            published.append(atomic_write_bytes(paths[name], data))
     except BaseException as error:
         for writer in writers.values():
             writer.discard()
@@ -266,14 +317,14 @@ def process_song(
             raise SampleRangeError(f"{input_path}: {error}") from None
         raise
     if result is not None and not melody:
-        result = MelodyResult(result.track, result.notes, result.summary, {})
+        result = replace(result, paths={})
     return SongResult(paths, result)
 
 
 def _stream_inputs(
     reader: AudioReader, vocals_reader: AudioReader | None, mixture_spectrogram: LogSpectrogramStream | None,
     voice: _Voice, rate: int, update: Callable[[int], None] | None,
-    on_progress: Callable[[int, int | None], None] | None,
+    on_progress: Callable[[int, int | None], None] | None, headroom: _Headroom,
 ) -> None:
     """No separation: the input is the voice, or the mixture beside a vocals file (read one after the other)."""
     if vocals_reader is None:
@@ -281,13 +332,14 @@ def _stream_inputs(
     else:
         if mixture_spectrogram is not None:
             for block in reader.blocks():
-                mixture_spectrogram.push(block)
+                mixture_spectrogram.push(headroom(block)[0])
         voice_blocks, total = vocals_reader.blocks(), vocals_reader.frames
     # the vocals spectrogram is drawn at the mixture's rate, on the mixture's grid
     to_mixture = Resampler(vocals_reader.sample_rate, rate) if (
         vocals_reader and vocals_reader.sample_rate != rate and voice.spectrogram is not None) else None
     done = 0
     for block in voice_blocks:
+        block = headroom(block)[0]
         voice.push(block, spectrogram=to_mixture.push(block) if to_mixture else None)
         done += block.shape[1]
         if update is not None:
@@ -298,11 +350,32 @@ def _stream_inputs(
         voice.spectrogram.push(to_mixture.finish())
 
 
-def _melody(voice: _Voice, input_path: Path, paths: dict[str, Path]) -> MelodyResult:
+def _melody(voice: _Voice, paths: dict[str, Path], *, quantize: int | None, octave_shift: int) -> MelodyResult:
+    """The contour (moved by ``octave_shift``), its notes (snapped to the beats with ``quantize``), beats and key."""
     assert voice.pitch is not None
     track = voice.pitch.finish()
+    if octave_shift:
+        track = replace(track, frequency=track.frequency * 2.0**octave_shift)
     notes = segment_notes(track)
-    return MelodyResult(track, notes, summarize(track), {name: paths[name] for name in MELODY_FILES if name in paths})
+    grid = voice.beats.finish() if voice.beats is not None else None
+    if quantize and grid is not None:
+        notes = quantize_notes(notes, grid, quantize)
+    key = estimate_key(notes)
+    summary = MelodySummary.of(summarize(track), key=key, grid=grid, notes=len(notes), octave_shift=octave_shift)
+    return MelodyResult(track, notes, summary, {name: paths[name] for name in MELODY_FILES if name in paths},
+                        grid=grid, key=key)
+
+
+def _melody_files(melody: MelodyResult, title: str, quantize: int | None) -> dict[str, bytes]:
+    """``notes.mid``, ``beats.csv``, ``melody.musicxml`` and ``melody.json`` as bytes, made before anything is published."""
+    grid = melody.grid or BeatGrid.steady()
+    return {
+        "notes.mid": midi_bytes(melody.notes, name=f"{title} vocals", grid=grid, key=melody.key),
+        "beats.csv": beats_csv(grid).encode(),
+        "melody.musicxml": musicxml_bytes(melody.notes, grid, key=melody.key, division=quantize or SHEET_DIVISION,
+                                          title=title),
+        "melody.json": summary_json(melody.summary).encode(),
+    }
 
 
 def _draw(input_path: Path, pictures: tuple[str, ...], mixture_spectrogram: LogSpectrogramStream | None,
