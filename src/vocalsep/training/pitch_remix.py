@@ -348,12 +348,13 @@ class RemixCache:
     def path(self, index: int) -> Path:
         return self.folder / f"song-{index:06d}.npz"
 
-    def build(self, count: int, *, log: Callable[[str], None] | None = None) -> None:
-        """Render and separate songs ``0 .. count - 1`` that are not cached yet."""
+    def build(self, songs: int | Sequence[int], *, log: Callable[[str], None] | None = None) -> None:
+        """Render and separate the songs (``0 .. songs - 1``, or these indices) not cached yet."""
         from vocalsep.files import atomic_output
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        missing = [i for i in range(count) if not self.path(i).is_file()]
+        indices = range(songs) if isinstance(songs, int) else songs
+        missing = [i for i in indices if not self.path(i).is_file()]
         for done, index in enumerate(missing):
             song = self.songs.song(index)
             separated = self.separator.separate(song.mixture[None], ANALYSIS_RATE).vocals[0]  # type: ignore[attr-defined]
@@ -364,11 +365,11 @@ class RemixCache:
             if log is not None and (done + 1) % 100 == 0:
                 log(f"remix cache: {done + 1} of {len(missing)} songs rendered")
 
-    def load(self, count: int, *, log: Callable[[str], None] | None = None) -> list[CachedSong]:
-        """Songs ``0 .. count - 1`` (built first if missing)."""
-        self.build(count, log=log)
+    def load(self, songs: int | Sequence[int], *, log: Callable[[str], None] | None = None) -> list[CachedSong]:
+        """Songs ``0 .. songs - 1``, or these indices (built first if missing)."""
+        self.build(songs, log=log)
         out = []
-        for index in range(count):
+        for index in (range(songs) if isinstance(songs, int) else songs):
             with np.load(self.path(index)) as data:
                 out.append(CachedSong(data["voice"], data["mixture"], data["separated"], data["frequency"],
                                       data["known"]))

@@ -89,6 +89,10 @@ class PitchTrainConfig:
         Share of remix frames given as the clean voice (heard as its own mixture).
     new_learning_rate : float
         Learning rate of the layers a two-input or voicing network adds (``NEW_LAYERS``).
+    remix_separators : tuple of str
+        Separators of the remix songs, as ``sources`` names them (``"default@2.0"``: a harsher
+        mask, which drops quiet voices as the separator does on singers it never heard); song
+        ``i`` goes to separator ``i`` modulo their number. Empty: ``validation_model``.
     musdb_root, musdb_songs : str, int
         Also ``musdb_songs`` songs of MUSDB18's training vocals, pseudo-labelled by the
         clean-voice tracker on frames whose confidence reaches ``pseudo_threshold`` (0.7: on the
@@ -119,6 +123,7 @@ class PitchTrainConfig:
     musdb_songs: int = 0
     pseudo_threshold: float = 0.7
     new_learning_rate: float = 1e-3
+    remix_separators: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.inputs not in (1, 2) or (self.inputs == 2 and self.remix_songs == 0):
@@ -131,12 +136,13 @@ class PitchTrainConfig:
             raise ConfigError("train-pitch needs at least one source, every weight positive")
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
             raise ConfigError("steps, batch_size and checkpoint_every must be positive")
-        if not (self.learning_rate > 0 and self.blur_cents > 0):
-            raise ConfigError("learning_rate and blur_cents must be positive")
+        if not (self.learning_rate >= 0 and self.new_learning_rate >= 0 and self.blur_cents > 0):
+            raise ConfigError("learning rates must be >= 0 (0 freezes those layers) and blur_cents positive")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["sources"] = [[name, weight] for name, weight in self.sources]
+        data["remix_separators"] = list(self.remix_separators)
         return data
 
     @classmethod
@@ -148,6 +154,8 @@ class PitchTrainConfig:
         values = dict(data)
         if "sources" in values:
             values["sources"] = tuple((str(name), float(weight)) for name, weight in values["sources"])
+        if "remix_separators" in values:
+            values["remix_separators"] = tuple(str(name) for name in values["remix_separators"])
         return cls(**values)
 
 
@@ -420,7 +428,7 @@ def parameter_groups(network: Any, config: PitchTrainConfig) -> list[dict[str, A
     named = list(network.named_parameters())
     new = [p for name, p in named if name.startswith(NEW_LAYERS)]
     old = [p for name, p in named if not name.startswith(NEW_LAYERS)]
-    groups = [{"params": old, "lr": config.learning_rate}]
+    groups = [{"params": old, "lr": config.learning_rate}]  # 0: the shipped layers stay as they are
     if new:
         groups.append({"params": new, "lr": config.new_learning_rate})
     return groups
@@ -533,7 +541,7 @@ def _remix_sampler(
     """Frames of ``config.remix_songs`` remix songs, and the tuning clips' validation (as the song is heard)."""
     from vocalsep.training.pitch_remix import RemixCache, RemixFrameSampler, RemixSongs, mir1k_voices, musdb_stems, musdb_voices
 
-    separator = separator_for(config.validation_model)
+    separators = [separator_for(name) for name in (config.remix_separators or (config.validation_model,))]
     voices, accompaniments = mir1k_voices(root, config.tuning_clip_count)
     sets = [(RemixSongs(voices, accompaniments, seed=config.seed), f"mir1k-v{REMIX_KEY_VERSION}", config.remix_songs)]
     if config.musdb_songs:  # MUSDB18's voices, pseudo-labelled, over MUSDB18's and MIR-1K's accompaniments
@@ -544,9 +552,11 @@ def _remix_sampler(
                      f"musdb-v{REMIX_KEY_VERSION}-t{config.pseudo_threshold:g}", config.musdb_songs))
     cached = []
     for songs, key, count in sets:
-        remix = RemixCache(cache / "remix", songs, f"{key}-seed{config.seed}", separator)
-        say(f"remix songs: {count} from {len(songs.voices)} voices, cached in {remix.folder}")
-        cached += remix.load(count, log=say)
+        for offset, separator in enumerate(separators):  # song i is separated by separator i mod their number
+            remix = RemixCache(cache / "remix", songs, f"{key}-seed{config.seed}", separator)
+            indices = range(offset, count, len(separators))
+            say(f"remix songs: {len(indices)} from {len(songs.voices)} voices, cached in {remix.folder}")
+            cached += remix.load(indices, log=say)
     sampler = RemixFrameSampler(cached, inputs=config.inputs, clean_share=config.clean_share,
                                 blur_cents=config.blur_cents)
     say(f"{len(sampler.frames)} labelled frames")
