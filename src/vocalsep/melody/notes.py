@@ -330,7 +330,8 @@ def midi_bytes(notes: list[Note], *, program: int = 52, name: str = "vocals", gr
     events += [(tick, 1, "time_signature", beats, 0) for tick, beats in meters]
     track.append(mido.MetaMessage("track_name", name=name, time=0))
     if key is not None:
-        track.append(mido.MetaMessage("key_signature", key=key.tonic_name + ("m" if key.mode == "minor" else ""), time=0))
+        name = key.tonic_name + ("m" if key.mode == "minor" else "")  # mido's names: "Eb", "F#m"
+        track.append(mido.MetaMessage("key_signature", key=name, time=0))
     track.append(mido.Message("program_change", program=program, channel=0, time=0))
     now = 0
     for tick, _, kind, value, velocity in sorted(events):

@@ -367,7 +367,8 @@ def _melody(voice: _Voice, paths: dict[str, Path], *, quantize: int | None, octa
 
 
 def _melody_files(melody: MelodyResult, title: str, quantize: int | None) -> dict[str, bytes]:
-    """``notes.mid``, ``beats.csv``, ``melody.musicxml`` and ``melody.json`` as bytes, made before anything is published."""
+    """``notes.mid``, ``beats.csv``, ``melody.musicxml`` and ``melody.json`` as bytes (made before
+    anything is published)."""
     grid = melody.grid or BeatGrid.steady()
     return {
         "notes.mid": midi_bytes(melody.notes, name=f"{title} vocals", grid=grid, key=melody.key),
