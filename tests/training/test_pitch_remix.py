@@ -135,3 +135,16 @@ def test_a_song_hearing_tracker_learns_to_tell_sung_from_unsung_frames(tmp_path)
         voicing = network(normalize_frames(torch.from_numpy(windows))).numpy()[:, CREPE_BINS]
     sung = targets[:, CREPE_BINS] == 1
     assert voicing[sung].mean() > voicing[~sung].mean() + 0.2
+
+
+def test_leaked_frames_add_some_of_the_songs_accompaniment_to_the_separated_voice_only(tmp_path) -> None:
+    songs = RemixSongs([_voice(247.0)], [_band(group="b")], seed=0, shift_probability=0.0)
+    cached = RemixCache(tmp_path, songs, "test", Separator(tiny_estimator(0))).load(2)
+    plain = RemixFrameSampler(cached, clean_share=0.0).batch(32, np.random.default_rng(4))[0]
+    leaky = RemixFrameSampler(cached, clean_share=0.0, leak_probability=1.0).batch(32, np.random.default_rng(4))[0]
+    np.testing.assert_array_equal(leaky[:, 1], plain[:, 1])  # the mixture is untouched
+    added = leaky[:, 0] - plain[:, 0]
+    assert (np.abs(added).max(axis=1) > 0).all()
+    # what is added is the accompaniment, at most -6 dB of it
+    band_level = np.abs(plain[:, 1] - plain[:, 0]).max()
+    assert np.abs(added).max() <= 10 ** (-6 / 20) * band_level * 1.5

@@ -42,6 +42,9 @@ RATIO_DB = (-15.0, 6.0)
 SHIFT_SEMITONES = 3.0
 #: Peak level of a song after mixing is drawn in this range (dBFS).
 PEAK_DB = (-12.0, -1.0)
+#: Level (dB re. the accompaniment as mixed) of the accompaniment leaked into the separated voice of a
+#: training frame, drawn uniformly (``RemixFrameSampler(leak_probability=...)``).
+LEAK_DB = (-30.0, -6.0)
 #: Changes whenever the rendering of a song changes (it is part of the cache key).
 REMIX_VERSION = "1"
 
@@ -395,10 +398,11 @@ class RemixFrameSampler:
     """
 
     def __init__(self, songs: Sequence[CachedSong], *, inputs: int = 2, clean_share: float = 0.2,
-                 blur_cents: float = 25.0) -> None:
+                 blur_cents: float = 25.0, leak_probability: float = 0.0) -> None:
         if not songs:
             raise DatasetError("no remix songs to train on")
         self.songs, self.inputs, self.clean_share, self.blur_cents = list(songs), inputs, clean_share, blur_cents
+        self.leak_probability = leak_probability
         frames = [np.stack([np.full(int(s.known.sum()), n), np.flatnonzero(s.known)], axis=1)
                   for n, s in enumerate(self.songs)]
         self.frames = np.concatenate(frames)
@@ -409,6 +413,9 @@ class RemixFrameSampler:
 
         picks = self.frames[rng.integers(0, len(self.frames), size)]
         clean = rng.uniform(size=size) < self.clean_share
+        # leaked accompaniment: the separator knows the training songs' bands and leaks little of them,
+        # while on songs it never heard it leaks more (the false alarms of the unseen singers)
+        leak = np.where(rng.uniform(size=size) < self.leak_probability, 10 ** (rng.uniform(*LEAK_DB, size) / 20), 0.0)
         windows = np.zeros((size, 2, CREPE_WINDOW), dtype=np.float32)
         frequency = np.empty(size, dtype=np.float64)
         half = CREPE_WINDOW // 2
@@ -420,6 +427,9 @@ class RemixFrameSampler:
             if stop > start:
                 for channel, signal in enumerate(pair):
                     windows[row, channel, start - (centre - half) : stop - (centre - half)] = signal[start:stop]
+                if leak[row] > 0 and not clean[row]:
+                    band = song.mixture[start:stop].astype(np.float32) - song.voice[start:stop]
+                    windows[row, 0, start - (centre - half) : stop - (centre - half)] += leak[row] * band
             frequency[row] = song.frequency[label]
         voiced = frequency > 0
         targets = np.concatenate([crepe_target(frequency, blur_cents=self.blur_cents),

@@ -93,6 +93,9 @@ class PitchTrainConfig:
         Separators of the remix songs, as ``sources`` names them (``"default@2.0"``: a harsher
         mask, which drops quiet voices as the separator does on singers it never heard); song
         ``i`` goes to separator ``i`` modulo their number. Empty: ``validation_model``.
+    leak_probability : float
+        Share of remix frames whose separated voice gets some of the song's accompaniment added
+        (``pitch_remix.LEAK_DB``), as a separator leaks it on songs it never heard.
     musdb_root, musdb_songs : str, int
         Also ``musdb_songs`` songs of MUSDB18's training vocals, pseudo-labelled by the
         clean-voice tracker on frames whose confidence reaches ``pseudo_threshold`` (0.7: on the
@@ -124,6 +127,7 @@ class PitchTrainConfig:
     pseudo_threshold: float = 0.7
     new_learning_rate: float = 1e-3
     remix_separators: tuple[str, ...] = ()
+    leak_probability: float = 0.0
 
     def __post_init__(self) -> None:
         if self.inputs not in (1, 2) or (self.inputs == 2 and self.remix_songs == 0):
@@ -558,7 +562,7 @@ def _remix_sampler(
             say(f"remix songs: {len(indices)} from {len(songs.voices)} voices, cached in {remix.folder}")
             cached += remix.load(indices, log=say)
     sampler = RemixFrameSampler(cached, inputs=config.inputs, clean_share=config.clean_share,
-                                blur_cents=config.blur_cents)
+                                blur_cents=config.blur_cents, leak_probability=config.leak_probability)
     say(f"{len(sampler.frames)} labelled frames")
     if not config.validate:
         return sampler, None
