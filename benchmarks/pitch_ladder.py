@@ -66,7 +66,8 @@ def error_profile(reference: np.ndarray, estimate: np.ndarray, voiced: np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", action="append", required=True,
-                        help="NAME=PATH of CREPE tiny weights, or 'shipped' (the bundled ones); the first is the reference")
+                        help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights, or 'shipped' (the bundled "
+                             "ones); the first is the reference")
     parser.add_argument("--aggressiveness", default="0", help="comma-separated mask settings (default 0)")
     parser.add_argument("--singers", default=",".join(UNSEEN_SINGERS))
     parser.add_argument("--mir1k", default=str(MIR1K))
@@ -76,10 +77,13 @@ def main() -> None:
     args = parser.parse_args()
     set_threads(args.threads)
 
-    networks = {}
+    networks, voicing = {}, {}
     for spec in args.weights:
-        name, _, path = spec.partition("=")
+        name, _, rest = spec.partition("=")
+        path, *settings = rest.split("@")  # PATH@THRESHOLD@GATE: the voicing chosen on the tuning clips
         networks[name] = None if name == "shipped" and not path else load_crepe_tiny(path)
+        voicing[name] = {"threshold": float(settings[0]) if settings else None,
+                         "gate_db": float(settings[1]) if len(settings) > 1 else "tuned"}
     settings = [float(a) for a in args.aggressiveness.split(",")]
     base = Separator.from_pretrained("default")
     separators = {a: base.with_aggressiveness(a) for a in settings}
@@ -98,7 +102,8 @@ def main() -> None:
             ratio = 10 * np.log10(np.maximum(energy, 1e-12) / np.maximum(mixture_energy[: energy.size], 1e-12))
             for name, network in networks.items():
                 hears = network is not None and getattr(network, "inputs", 1) == 2
-                track = track_pitch(vocals, rate, hop=MELODY_HOP, network=network, mixture=mixture if hears else None)
+                track = track_pitch(vocals, rate, hop=MELODY_HOP, network=network, mixture=mixture if hears else None,
+                                    **voicing[name])
                 key = f"{name} @a{aggressiveness:g}"
                 rows.setdefault(key, []).append(score(reference, track))
                 profile = error_profile(reference[1][1:], track.frequency[1:], track.voiced[1:], ratio[1:])
