@@ -259,11 +259,11 @@ class PitchStream:
         if hop_samples < 1:
             raise ConfigError(f"hop must be at least {1 / ANALYSIS_RATE:.6f} s, got {hop}")
         self.tracker, self.hop_samples = tracker, hop_samples
-        self.hears_mixture = kind.hears_mixture
         self.gate_db = kind.tuned_gate_db if gate_db == "tuned" else gate_db
         fmax = min(fmax, ANALYSIS_RATE / 2 * 0.9)
         self.estimator = kind(TrackerSettings(hop_samples, fmin, fmax, threshold, batch_frames, network,
                                               resolve_device(device)))
+        self.hears_mixture = self.estimator.hears_mixture  # the tracker with its network: does it take the song?
         self.decided: list[FrameEstimates] = []
         self.energy: list[np.ndarray] = []  # the silence gate's frame energies
 

@@ -73,7 +73,8 @@ class Tracker:
     native_hop : float or None
         Seconds between frames of a tracker that runs at one rate only; None: any hop.
     hears_mixture : bool
-        ``analyse`` takes (2, samples): the voice and the mixture it was separated from.
+        ``analyse`` takes (2, samples): the voice and the mixture it was separated from (an
+        instance may say no: CREPE hears the song only with a two-input network).
     """
 
     name: ClassVar[str]

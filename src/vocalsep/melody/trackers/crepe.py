@@ -474,6 +474,8 @@ class CrepeTracker(Tracker):
         transition, width = crepe_transition(settings.hop_samples)
         self.decoder = ViterbiStream(transition, width)
         self.pending: list[np.ndarray] = []  # activations of frames the decoder has not decided
+        # only a network with a mixture input hears the song: for the others it is not even resampled
+        self.hears_mixture = self.hears_mixture and network_inputs(settings.network) == 2
 
     def analyse(self, audio: np.ndarray) -> tuple[np.ndarray, ...]:
         """The activations, shape (frames, 360 or 361), of the voice (samples,) or the voice and mixture (2, samples)."""
