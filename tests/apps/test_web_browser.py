@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 from support import tiny_checkpoint, write_song
 from web_support import serving
 
@@ -140,11 +142,12 @@ def test_the_page_separates_a_song_in_a_real_browser(page, site, tmp_path: Path,
         picture.scroll_into_view_if_needed()
         page.wait_for_function("image => image.complete", arg=picture.element_handle())
         assert picture.evaluate("image => image.naturalWidth") > 0, picture.get_attribute("alt")
-    assert box.locator("img").count() == 2
+    assert box.locator("img").count() == 1  # the spectrograms; the melody is the interactive view
+    assert box.locator('[data-testid="melody-view"]').get_attribute("data-state") in ("loading", "ready")
 
     links = box.locator("a[download]").all()
     assert [link.text_content() for link in links] == [
-        "vocals.wav", "accompaniment.wav", "notes.csv", "notes.mid", "f0.csv"]
+        "vocals.wav", "accompaniment.wav", "notes.csv", "notes.mid", "f0.csv", "melody.png"]
     for link in links:
         with page.expect_download() as download:
             link.click()
@@ -186,3 +189,119 @@ def test_a_file_that_is_not_audio_shows_one_readable_error(page, tmp_path: Path)
     assert errors[0] == "notes.txt: the file holds no audio stream"  # the decoder's one line, of the name as chosen
     assert "Traceback" not in page.content() and str(tmp_path) not in errors[0]
     assert page.locator(".job").first.locator("audio, img, a").count() == 0
+
+
+def _tune(path: Path, pitches: tuple[int, ...] = (60, 64, 67, 72, 67, 64, 62, 60), rate: int = 16000) -> Path:
+    """Half-second harmonic tones at ``pitches`` (MIDI), stereo float wav: a melody the tiny model leaves notes of."""
+    t = np.arange(rate // 2) / rate
+    fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)
+    hz = 440 * 2 ** ((np.array(pitches) - 69) / 12)
+    tones = [fade * sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 6)) for f in hz]
+    tune = np.concatenate(tones)
+    soundfile.write(path, np.stack([tune, tune]).T * 0.6 / np.abs(tune).max(), rate, subtype="FLOAT")
+    return path
+
+
+CURSOR_WHILE_PLAYING = """async () => {
+  const audio = document.querySelectorAll('.job')[0].querySelector('audio');
+  const view = document.querySelector('[data-testid="melody-view"]');
+  audio.currentTime = 0;
+  await new Promise(ok => audio.addEventListener('seeked', ok, {once: true}));
+  await audio.play();
+  const seen = [];
+  for (let i = 0; i < 5; i++) { await new Promise(ok => setTimeout(ok, 250)); seen.push(+view.dataset.cursorSeconds); }
+  audio.pause();
+  return {seen, current: audio.currentTime};
+}"""
+
+
+def test_the_melody_view_shows_the_notes_follows_the_player_and_seeks_it(  # noqa: ANN001
+        page, site, tmp_path: Path, capsys) -> None:
+    served, _ = site
+    shown = _upload(page, _tune(tmp_path / "tune.wav"))
+    assert shown["states"][-1] == "done", shown
+    box = page.locator(".job").first
+    job_id = box.locator("audio").first.get_attribute("src").split("/")[2]
+    view = box.locator('[data-testid="melody-view"]')
+    page.wait_for_function("view => view.dataset.state !== 'loading'", arg=view.element_handle())
+    assert view.get_attribute("data-state") == "ready"
+    assert box.locator('img[alt="melody"]').count() == 0  # replaced by the view, and downloadable:
+    assert box.locator('a[download][href$="/melody.png"]').count() == 1
+
+    lines = served.workshop.result_path(job_id, "notes.csv").read_text().strip().splitlines()[1:]
+    rows = [(float(onset), float(offset), int(midi)) for onset, offset, midi, *_ in (line.split(",") for line in lines)]
+    assert len(rows) >= 4  # the tune's notes, as the tiny model leaves them
+    assert int(view.get_attribute("data-note-count")) == len(rows)
+    assert int(view.get_attribute("data-visible-notes")) == len(rows)  # a 4 s song is drawn whole
+    assert view.evaluate("view => view.visibleNotes()") == [list(row) for row in rows]
+
+    played = page.evaluate(CURSOR_WHILE_PLAYING)
+    seen = played["seen"]
+    assert seen[-1] > seen[0] and seen[-1] >= 0.5 and all(b >= a for a, b in zip(seen, seen[1:])), played
+    assert abs(seen[-1] - played["current"]) < 0.5, played
+
+    start, end = float(view.get_attribute("data-view-start")), float(view.get_attribute("data-view-end"))
+    area = view.bounding_box()
+    view.click(position={"x": 0.6 * area["width"], "y": area["height"] / 2})
+    target = start + 0.6 * (end - start)
+    resolution = (end - start) / area["width"]  # seconds per CSS pixel
+    players = page.evaluate("() => [...document.querySelectorAll('.job')[0].querySelectorAll('audio')]"
+                            ".map(audio => audio.currentTime)")
+    assert len(players) == 2 and all(abs(t - target) <= 2 * resolution + 0.01 for t in players), (players, target)
+    assert abs(float(view.get_attribute("data-cursor-seconds")) - target) <= 2 * resolution + 0.01
+
+    folder = Path(os.environ.get("VOCALSEP_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    box.locator(".melody").screenshot(path=folder / "melody-view.png")
+    with capsys.disabled():
+        print(f"\nscreenshot of the melody view: {folder / 'melody-view.png'}")
+
+
+DRAW_TIME = """async ([view, button]) => {
+  const frame = () => new Promise(ok => requestAnimationFrame(() => ok()));
+  await frame();
+  const begun = performance.now();
+  if (button) view.parentElement.querySelector(`[data-zoom="${button}"]`).click();
+  await frame(); await frame();
+  return {ms: performance.now() - begun, visible: +view.dataset.visibleNotes,
+          start: +view.dataset.viewStart, end: +view.dataset.viewEnd};
+}"""
+
+
+def test_the_melody_view_of_a_60_minute_song_draws_only_its_window(page, capsys) -> None:  # noqa: ANN001
+    """An hour of melody (180 000 F0 frames, 7 200 notes), served by a stand-in for the server: the view
+    loads it, draws 30 s at first and the whole hour in bounded time."""
+    hop, seconds = 0.02, 3600
+    times = np.arange(int(seconds / hop)) * hop
+    hz = 220 * 2 ** (np.round(4 * np.sin(times / 7)) / 12)
+    f0 = "time,frequency,confidence,voiced\n" + "".join(
+        f"{t:.4f},{f:.3f},0.9000,{int(t % 0.5 < 0.45)}\n" for t, f in zip(times, hz, strict=True))
+    notes = "onset,offset,midi,name,frequency,velocity\n" + "".join(
+        f"{t:.4f},{t + 0.45:.4f},57,A3,220.00,100\n" for t in np.arange(0, seconds, 0.5))
+    files = {key: f"/files/hour/{name}" for key, name in
+             [("vocals", "vocals.wav"), ("notes", "notes.csv"), ("f0", "f0.csv"), ("melody", "melody.png")]}
+    job = {"id": "hour", "name": "hour.wav", "state": "done", "progress": 1, "error": None, "summary": None,
+           "files": files}
+    bodies = {"notes.csv": notes, "f0.csv": f0}
+    page.route("**/jobs?*", lambda route: route.fulfill(status=202, json={**job, "state": "queued", "files": {}}))
+    page.route("**/jobs/hour", lambda route: route.fulfill(json=job))
+    page.route("**/files/hour/*", lambda route: route.fulfill(
+        body=bodies.get(route.request.url.split("/")[-1], ""), status=200 if route.request.url.split("/")[-1]
+        in bodies else 404, content_type="text/csv"))
+    page.set_input_files("#file", {"name": "hour.wav", "mimeType": "audio/wav", "buffer": b"RIFF"})
+    page.click("#go")
+    view = page.locator('[data-testid="melody-view"]')
+    view.wait_for()
+    page.wait_for_function("view => view.dataset.state !== 'loading'", arg=view.element_handle(), timeout=20000)
+    assert view.get_attribute("data-state") == "ready"
+    assert int(view.get_attribute("data-note-count")) == 7200
+    first = page.evaluate(DRAW_TIME, [view.element_handle(), None])
+    assert (first["start"], first["end"]) == (0, 30) and first["visible"] == 60, first
+    whole = page.evaluate(DRAW_TIME, [view.element_handle(), "all"])
+    assert whole["start"] == 0 and whole["end"] == pytest.approx(3600, abs=0.05) and whole["visible"] == 7200, whole
+    assert whole["ms"] < 1000, whole  # one frame of the whole hour: a few pixels' columns, not 180 000 segments
+    zoomed = page.evaluate(DRAW_TIME, [view.element_handle(), "in"])
+    assert zoomed["end"] - zoomed["start"] == pytest.approx(1800, abs=0.05), zoomed
+    with capsys.disabled():
+        print(f"\nmelody view of an hour: 30 s drawn in {first['ms']:.0f} ms, the hour in {whole['ms']:.0f} ms, "
+              f"half of it in {zoomed['ms']:.0f} ms (two animation frames each)")
