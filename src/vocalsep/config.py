@@ -231,8 +231,13 @@ class TrainConfig(_Section):
     #: has this run's architecture, so a run continues earlier training instead of starting over
     #: ("": random initial weights). The optimiser and schedule start fresh.
     init: str = ""
+    #: The network's arithmetic while training (``train.autocast_dtype``): ``auto`` (bfloat16 on a
+    #: CPU with native bfloat16, else float32), ``float32`` or ``bfloat16``; weights stay float32.
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', not {self.precision!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.accompaniment_weight < 0 or self.waveform_weight < 0:

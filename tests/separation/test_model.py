@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
 from vocalsep.config import ModelConfig, STFTConfig, UNetConfig
-from vocalsep.separation.model import DecoderLevel, DeepUNet, MaskEstimator, SeedUNet, upsample, upsampled_conv3
+from vocalsep.separation.model import (
+    DecoderLevel, DeepUNet, MaskEstimator, SeedUNet, upsample, upsampled_conv3, upsampled_conv3_transposed,
+)
 
 F, T = 64, 32
 
@@ -129,6 +133,25 @@ def test_upsampled_conv3_is_conv_of_the_upsampled_input(in_channels, out_channel
     weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator) / (9 * in_channels) ** 0.5
     expected = nn.functional.conv2d(upsample(x), weight, padding=1)
     torch.testing.assert_close(upsampled_conv3(x, weight), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(upsampled_conv3_transposed(x, weight), expected, atol=1e-5, rtol=0)
+
+
+def test_a_network_computes_the_same_in_training_and_inference_form() -> None:
+    """Training mode takes the transposed convolution, inference the phases: one function, and one gradient."""
+    config = dataclasses.replace(UNetConfig(), width=4, depth=3, max_width=16, stem="strided", output_channels=4)
+    network = DeepUNet(config)
+    x = torch.randn(3, 1, 32, 16, generator=torch.Generator().manual_seed(0))
+    network.train()
+    trained = network(x)
+    gradients = torch.autograd.grad(trained.square().sum(), list(network.parameters()))
+    network.eval()
+    for module in network.modules():  # batch norm as in training; only the up-sampling path differs
+        if isinstance(module, nn.BatchNorm2d):
+            module.train()
+    torch.testing.assert_close(network(x), trained, atol=1e-5, rtol=1e-5)
+    expected = torch.autograd.grad(network(x).square().sum(), list(network.parameters()))
+    for got, want in zip(gradients, expected):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
 def _decoder_by_concatenation(decoder: DecoderLevel, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:

@@ -6,13 +6,14 @@ import dataclasses
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 from conftest import stems, write_wav
-from support import TINY
+from support import TINY, stem_folders, tiny_checkpoint, tiny_run
 
 from vocalsep.audio.io import resample
 from vocalsep.separation.checkpoint import read_checkpoint
@@ -200,3 +201,58 @@ def test_speed_variants_move_pitch_and_tempo_together(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out" / "stems-song~+2.00").iterdir()) == ["accompaniment.flac", "vocals.flac"]
     shifts = render.draw_shifts(200, 0.5, 2.0, np.random.default_rng(0))
     assert all(0.5 <= abs(s) <= 2.0 for s in shifts) and min(shifts) < 0 < max(shifts)
+
+
+# gpu_chain_run.py: the chain's recipe on a GPU machine, packed under the carry limit, resumable.
+
+
+def test_a_returned_checkpoint_is_split_under_the_file_limit_and_joined_back(tmp_path: Path) -> None:
+    gpu = _script("gpu_chain_run")
+    data = np.random.default_rng(0).bytes(2500)
+    (tmp_path / "last.pt").write_bytes(data)
+    (tmp_path / "out").mkdir()
+    parts = gpu.split_file(tmp_path / "last.pt", tmp_path / "out", part_mib=1000 / 2**20)
+    assert [p.name for p in parts] == ["last.pt.part0", "last.pt.part1", "last.pt.part2"]
+    assert gpu.join_file(tmp_path / "out", "last.pt", tmp_path / "joined.pt").read_bytes() == data
+
+
+def test_gpu_run_stops_in_its_minutes_resumes_where_it_stopped_and_validates(tmp_path: Path) -> None:
+    gpu = _script("gpu_chain_run")
+    recipe = tiny_run(tmp_path, TrainConfig(steps=5000, batch_size=2, threads=1, learning_rate=1e-3,
+                                            accompaniment_weight=1.0, waveform_weight=0.05, ema_decay=0.9))
+    (tmp_path / "recipe.toml").write_text(recipe.to_toml())
+    pack = tmp_path / "pack"
+    described = gpu.pack(tmp_path / "recipe.toml", str(tiny_checkpoint(tmp_path)), pack, bits="auto", wheels=None,
+                         budget_mib=64)
+    assert (described["bits"], described["every"], described["tracks"]) == (16, 1, 3)  # lossless, all, when it fits
+    assert sorted(p.name for p in (pack / "stems").iterdir()) == ["stems-track0", "stems-track1", "stems-track2"]
+
+    started = time.monotonic()
+    first = gpu.train(pack, tmp_path / "out1", minutes=0.15, stop_after=0.05, device="cpu", probe_steps=4,
+                      work=tmp_path / "work")
+    assert time.monotonic() - started < 3 + 20  # its 3 s of training, plus reading and validating
+    assert 4 < first["step"] < first["steps"] and first["train_seconds"] <= 3 + 1  # stopped by its minutes
+    returned = sorted(p.name for p in (tmp_path / "out1").iterdir())
+    assert returned == ["config.json", "last.pt.part0", "log.jsonl", "validation.json"]
+    assert "stems_vocals_sdr" in first["validation"]  # validated at the end, by source
+
+    assert gpu.collect(tmp_path / "out1", pack, tmp_path / "run") == first["step"]
+    assert not (pack / "start.pt").exists()  # the resume state replaces it in the budget
+    second = gpu.train(pack, tmp_path / "out2", minutes=0.15, stop_after=5, device="cpu", probe_steps=4,
+                       work=tmp_path / "work")
+    assert second["steps"] == first["steps"] and second["step"] == second["steps"]  # the same schedule, finished
+    log = [json.loads(line) for line in (tmp_path / "out2" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [second["steps"]]  # the run's own validation at its last step
+    assert second["train_seconds"] > first["train_seconds"]  # resumed: the training seconds add up
+    assert read_checkpoint(tmp_path / "out2" / "best.pt")["training_summary"]["steps"] == second["steps"]
+
+
+def test_stems_that_do_not_fit_lose_bits_then_tracks(tmp_path: Path) -> None:
+    gpu = _script("gpu_chain_run")
+    tracks = stem_folder_tracks(stem_folders(tmp_path / "stems", 4, seed=3))
+    depth, every, lossless = gpu._fitting_encoding(tracks, "16", room=10**9)
+    size = lambda files: sum(len(d) for stems in files.values() for d in stems.values())  # noqa: E731
+    depth, every, encoded = gpu._fitting_encoding(tracks, "auto", room=0.8 * size(lossless))
+    assert 8 <= depth < 16 and every == 1 and size(encoded) <= 0.8 * size(lossless)
+    depth, every, encoded = gpu._fitting_encoding(tracks, "auto", room=0.2 * size(lossless))
+    assert depth == 8 and every > 1 and len(encoded) < 4  # 8 bits at least: tracks go instead

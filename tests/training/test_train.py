@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +15,13 @@ import torch
 from support import tiny_run
 
 from vocalsep.training import patches as data_module
+from vocalsep.training import train as train_module
 from vocalsep.training.export import export_model
 from vocalsep.separation.checkpoint import HASHED_NAME, load_estimator, read_checkpoint
 from vocalsep.apps.cli import main
 from vocalsep.config import RunConfig, TrainConfig
 from vocalsep.errors import ConfigError
-from vocalsep.training.train import learning_rate, train, training_device
+from vocalsep.training.train import autocast_dtype, learning_rate, train, training_device
 
 
 def _config(tmp_path: Path, steps: int = 6) -> RunConfig:
@@ -235,3 +238,74 @@ def test_export_can_score_a_run_trained_without_validation(tmp_path: Path, capsy
     assert main(["export", str(tmp_path / "run" / "best.pt"), "--name", "other", "--to", str(tmp_path / "models"),
                  "--validate", str(blind_file)]) != 0
     assert "names no validation tracks" in capsys.readouterr().err
+
+
+def test_precision_picks_the_networks_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("float32", cpu) is None and autocast_dtype("bfloat16", gpu) == torch.bfloat16
+    assert autocast_dtype("auto", gpu) is None  # not measured on a GPU: float32 there
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert autocast_dtype("auto", cpu) is None  # no native bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert autocast_dtype("auto", cpu) == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="float16")
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_run_in_either_precision_keeps_float32_weights_and_resumes_exactly(
+    tmp_path: Path, precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tiny_run(tmp_path, TrainConfig(steps=6, batch_size=4, validate_every=3, checkpoint_every=3, threads=1,
+                                            accompaniment_weight=1.0, waveform_weight=0.05, precision=precision))
+    summary = train(config, tmp_path / "straight", progress=False)
+    assert summary["precision"] == precision
+    _kill_during_step_five(config, tmp_path / "resumed", monkeypatch)
+    train(config, tmp_path / "resumed", progress=False)
+    straight, resumed = (read_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "resumed"))
+    for name, tensor in straight["state_dict"].items():
+        assert tensor.dtype != torch.bfloat16
+        torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0)
+
+
+def test_a_deadline_stops_after_its_step_with_a_checkpoint(tmp_path: Path) -> None:
+    config = _config(tmp_path, steps=50)
+    seen = []
+    summary = train(config, tmp_path / "run", progress=False, deadline=time.monotonic(), on_checkpoint=seen.append)
+    assert summary["steps"] == 1  # the deadline had passed: one step, then a checkpoint
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["run_state"]["step"] == 1
+    assert seen == [tmp_path / "run"]
+
+
+def test_validation_runs_beside_the_next_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path, steps=6)  # validation at steps 3 and 6
+    advanced = threading.Event()
+    original = train_module.batch_generator
+
+    def generator(config: RunConfig, step: int) -> torch.Generator:
+        if step == 5:  # two steps after the first validation began
+            advanced.set()
+        return original(config, step)
+
+    def slow_validation(estimator, tracks):  # noqa: ANN001, ANN202
+        advanced.wait(timeout=60)
+        return {"stems_vocals_sdr": float(len(tracks)), "stems_accompaniment_sdr": 1.0}
+
+    monkeypatch.setattr(train_module, "batch_generator", generator)
+    monkeypatch.setattr(train_module, "validate", slow_validation)
+    started = time.monotonic()
+    train(config, tmp_path / "run", progress=False)
+    assert time.monotonic() - started < 60  # the first validation waited for steps that ran meanwhile
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [3, 6]
+    assert read_checkpoint(tmp_path / "run" / "best.pt")["training_summary"]["validation"]["step"] == 3  # first of ties
+
+
+def test_a_resumed_run_keeps_the_best_score_of_a_validation_that_ended_after_its_checkpoint(tmp_path: Path) -> None:
+    config = _config(tmp_path, steps=3)
+    train(config, tmp_path / "run", progress=False)
+    best = read_checkpoint(tmp_path / "run" / "best.pt")["training_summary"]["validation"]
+    state = {"best_score": -float("inf"), "best_metrics": {}}  # as last.pt had it before that validation ended
+    train_module._best_so_far(tmp_path / "run" / "best.pt", state)
+    assert state["best_metrics"] == best and np.isfinite(state["best_score"])

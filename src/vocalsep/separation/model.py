@@ -115,11 +115,35 @@ class SeedUNet(nn.Module):
         return self.dec1_conv5(relu(self.dec1_conv4(y)))
 
 
+def upsampled_conv3_transposed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``upsampled_conv3`` as one stride-2 transposed convolution with a 4x4 kernel of folded taps.
+
+    Along each axis, output 2i reads input i - 1 and i with taps w0 | w1 + w2 and output
+    2i + 1 reads i and i + 1 with w0 + w1 | w2 (``_fold_taps``): a transposed convolution
+    (stride 2, padding 1) places input i at outputs 2i - 1 .. 2i + 2 with the kernel
+    [w2, w1 + w2, w0 + w1, w0]. Equal within float rounding; under autograd its backward is
+    two fused kernels where the phases' slices and pixel shuffle cost a zero fill and an add
+    per phase (2-3x slower to train on a CPU). The phases stay the inference path: that is
+    what the ONNX export and its measured speed (docs/SPEED.md) are of.
+    """
+
+    def fold(w: torch.Tensor, dim: int) -> torch.Tensor:
+        w0, w1, w2 = w.unbind(dim)
+        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+    kernel = fold(fold(weight, 2), 3).transpose(0, 1)  # (in_channels, out_channels, 4, 4)
+    return F.conv_transpose2d(x, kernel, stride=2, padding=1)
+
+
 def conv3_of_upsampled_concat(conv: nn.Conv2d, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-    """``conv(cat([upsample(x), skip]))`` with the up-sampled part computed at low resolution."""
+    """``conv(cat([upsample(x), skip]))`` with the up-sampled part computed at low resolution.
+
+    In training mode (``conv.training``) the up-sampled part is ``upsampled_conv3_transposed``.
+    """
     channels = x.shape[1]
     y = F.conv2d(skip, conv.weight[:, channels:], conv.bias, padding=1)
-    return y + upsampled_conv3(x, conv.weight[:, :channels])
+    upsampled = upsampled_conv3_transposed if conv.training else upsampled_conv3
+    return y + upsampled(x, conv.weight[:, :channels])
 
 
 class EncoderLevel(nn.Module):
@@ -268,6 +292,8 @@ class MaskEstimator(nn.Module):
         channels = self.config.unet.channels
         # a stereo network sees consecutive rows as pairs of channels: (2n, bins, frames) -> (n, 2, bins, frames)
         out = self.net(features.reshape(-1, channels, *features.shape[1:])).reshape(features.shape)
+        if out.dtype != features.dtype:  # under autocast (training in bfloat16): the mask in float32
+            out = out.to(features.dtype)
         if self.config.unet.head == "mask":
             sharpness = self.config.unet.mask_sharpness
             return torch.sigmoid(out * sharpness if sharpness != 1 else out)

@@ -116,6 +116,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         from torch.distributed.nn.functional import all_reduce
 
+        dtype, x = x.dtype, x.float()  # under autocast, bfloat16 in and out; statistics in float32 as the kernel's
         axes = (0, 2, 3)
         count = all_reduce(torch.tensor(float(x.numel() // x.shape[1]), device=x.device))
         mean = all_reduce(x.sum(axes)) / count
@@ -129,8 +130,8 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
                 self.running_var.lerp_(variance.detach() * count / (count - 1), momentum)  # unbiased, as torch
         scale = torch.rsqrt(variance + self.eps)
         if self.affine:
-            return centred * (scale * self.weight)[None, :, None, None] + self.bias[None, :, None, None]
-        return centred * scale[None, :, None, None]
+            return (centred * (scale * self.weight)[None, :, None, None] + self.bias[None, :, None, None]).to(dtype)
+        return (centred * scale[None, :, None, None]).to(dtype)
 
 
 def with_global_batch_norm(model: nn.Module) -> nn.Module:
