@@ -12,7 +12,7 @@ PACKAGE = Path(vocalsep.__file__).parent
 
 #: Layer of each top-level part of the package; a module may import its own part and lower layers.
 LAYERS = {
-    "config": 0, "errors": 0, "files": 0, "threads": 0, "device": 0, "__init__": 0,
+    "config": 0, "errors": 0, "files": 0, "threads": 0, "device": 0, "heap": 0, "__init__": 0,
     "audio": 1, "onnx_export": 1,
     "separation": 2, "melody": 2, "datasets": 2,
     "pipeline": 3,

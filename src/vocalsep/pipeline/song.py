@@ -23,6 +23,7 @@ from vocalsep.audio.io import AudioReader, AudioWriter, Resampler
 from vocalsep.config import STEM_NAMES
 from vocalsep.errors import AudioWriteError, ConfigError, SampleRangeError
 from vocalsep.files import atomic_write_bytes, folder_lock
+from vocalsep.heap import HeapTrimmer
 from vocalsep.melody.beats import BeatStream
 from vocalsep.melody.grid import QUANTIZE_DIVISIONS, BeatGrid, beats_csv, quantize_notes
 from vocalsep.melody.key import Key, estimate_key
@@ -269,6 +270,7 @@ def process_song(
                    CqtStream(expected_samples=analysis_samples) if "melody" in pictures else None,
                    BeatStream() if melody else None)
     headroom = _Headroom()
+    trimmer = HeapTrimmer(30 * rate)  # an hour's stream must not keep the heap's free space
     writers: dict[str, AudioWriter] = {}
     published: list[Path] = []
     try:
@@ -287,10 +289,12 @@ def process_song(
                         mixture_spectrogram.push(mixture)
                     voice.push(heard, mixture=mixture)
                     done += vocals.shape[1]
+                    trimmer.advance(vocals.shape[1])
                     if on_progress is not None:
                         on_progress(done, reader.frames)
             else:
-                _stream_inputs(reader, vocals_reader, mixture_spectrogram, voice, rate, update, on_progress, headroom)
+                _stream_inputs(reader, vocals_reader, mixture_spectrogram, voice, rate, update, on_progress, headroom,
+                               trimmer)
         voice.finish()
         result = _melody(voice, paths, quantize=quantize, octave_shift=octave_shift) if tracking else None
         files = _melody_files(result, input_path.stem, quantize) if melody and result is not None else {}
@@ -324,7 +328,7 @@ def process_song(
 def _stream_inputs(
     reader: AudioReader, vocals_reader: AudioReader | None, mixture_spectrogram: LogSpectrogramStream | None,
     voice: _Voice, rate: int, update: Callable[[int], None] | None,
-    on_progress: Callable[[int, int | None], None] | None, headroom: _Headroom,
+    on_progress: Callable[[int, int | None], None] | None, headroom: _Headroom, trimmer: HeapTrimmer,
 ) -> None:
     """No separation: the input is the voice, or the mixture beside a vocals file (read one after the other)."""
     if vocals_reader is None:
@@ -342,6 +346,7 @@ def _stream_inputs(
         block = headroom(block)[0]
         voice.push(block, spectrogram=to_mixture.push(block) if to_mixture else None)
         done += block.shape[1]
+        trimmer.advance(block.shape[1])
         if update is not None:
             update(block.shape[1])
         if on_progress is not None:
