@@ -449,8 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_pitch.add_argument("--songs", help="only these MIR-1K songs (singer_song, comma-separated), "
                                                 "e.g. abjones_3,amy_9 with --singers all")
     evaluate_pitch.add_argument("--tracker", action="append", dest="trackers",
-                                help="tracker(s) to score: crepe-tiny, pyin, and the peers fcpe and melodia "
-                                     "where installed (default: crepe-tiny and pyin)")
+                                help="tracker(s) to score: crepe-tiny, pyin, and the peers fcpe, melodia, swiftf0 "
+                                     "and crepe-full where installed (default: crepe-tiny and pyin)")
     evaluate_pitch.add_argument("--conditions", default="clean,mixture,separated",
                                 help="comma-separated: clean, mixture, separated (ours), spleeter (Spleeter's vocals)")
     evaluate_pitch.add_argument("--model", default="default", help="separation model for 'separated'")
