@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from vocalsep.config import STFTConfig
+from vocalsep.separation.streaming import overlap_add
 
 #: A patch whose voice is this far (energy ratio) below its mixture has no SDR worth fitting:
 #: silence in the voice would make minus the SDR unbounded, so such patches are left out.
@@ -92,32 +93,8 @@ def synthesise(spectra: torch.Tensor, stft: STFTConfig, window: torch.Tensor) ->
     """
     # bins last: irfft zero-pads the bins above input_bins itself and writes each frame contiguously
     segments = torch.fft.irfft(spectra.transpose(1, 2), n=stft.n_fft, dim=-1) * window  # (patches, frames, n_fft)
-    return overlap_add(segments, stft.hop_length)
-
-
-def overlap_add(segments: torch.Tensor, hop_length: int) -> torch.Tensor:
-    """Sum frames placed ``hop_length`` apart.
-
-    Parameters
-    ----------
-    segments : Tensor, shape (patches, frames, size)
-
-    Returns
-    -------
-    Tensor, shape (patches, (frames - 1) * hop_length + size)
-    """
-    patches, frames, size = segments.shape
-    length = (frames - 1) * hop_length + size
-    if size % hop_length:  # frames do not tile into hops: the general (slower) col2im
-        return torch.nn.functional.fold(segments.transpose(1, 2), output_size=(1, length), kernel_size=(1, size),
-                                        stride=(1, hop_length)).reshape(patches, length)
-    # a frame is size / hop blocks of one hop; block p of frame t lands on output block t + p
-    parts = size // hop_length
-    blocks = segments.reshape(patches, frames, parts, hop_length)
-    out = segments.new_zeros(patches, frames + parts - 1, hop_length)
-    for part in range(parts):
-        out[:, part : part + frames] += blocks[:, :, part]
-    return out.reshape(patches, length)
+    # the separator's overlap-add; on this layout its pieces are contiguous hop-long runs of each frame
+    return overlap_add(segments.transpose(1, 2), stft.hop_length)
 
 
 #: Bytes of one chunk of the synthesis energies: a few patches' frames at a time stay in a CPU
