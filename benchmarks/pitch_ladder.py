@@ -101,9 +101,8 @@ def main() -> None:
             energy = frame_energy(resample(vocals.mean(axis=0), rate, 16000), HOP_SAMPLES)
             ratio = 10 * np.log10(np.maximum(energy, 1e-12) / np.maximum(mixture_energy[: energy.size], 1e-12))
             for name, network in networks.items():
-                hears = network is not None and getattr(network, "inputs", 1) == 2
-                track = track_pitch(vocals, rate, hop=MELODY_HOP, network=network, mixture=mixture if hears else None,
-                                    **voicing[name])
+                # a tracker that hears the song takes the mixture; track_pitch leaves it out for the others
+                track = track_pitch(vocals, rate, hop=MELODY_HOP, network=network, mixture=mixture, **voicing[name])
                 key = f"{name} @a{aggressiveness:g}"
                 rows.setdefault(key, []).append(score(reference, track))
                 profile = error_profile(reference[1][1:], track.frequency[1:], track.voiced[1:], ratio[1:])

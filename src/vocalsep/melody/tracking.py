@@ -208,13 +208,11 @@ def track_pitch(
     stream = PitchStream(tracker=tracker, hop=hop, fmin=fmin, fmax=fmax, threshold=threshold, gate_db=gate_db,
                          batch_frames=batch_frames, network=network, device=device)
     voice = _mono_at_analysis_rate(waveform, sample_rate)
-    if mixture is not None:
-        song = _mono_at_analysis_rate(mixture, sample_rate)
-        if song.size != voice.size:
-            raise VocalsepError(f"the mixture has {song.size} samples at 16 kHz and the voice {voice.size}")
-        stream.push(voice, mixture=song)
-    else:
-        stream.push(voice)
+    if mixture is not None and np.shape(mixture)[-1] != np.shape(waveform)[-1]:
+        raise VocalsepError(f"the mixture has {np.shape(mixture)[-1]} samples and the voice {np.shape(waveform)[-1]}")
+    # only a tracker that hears the song gets it, resampled; the others never pay for it
+    song = _mono_at_analysis_rate(mixture, sample_rate) if mixture is not None and stream.hears_mixture else None
+    stream.push(voice, mixture=song)
     return stream.finish()
 
 

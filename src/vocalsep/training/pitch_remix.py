@@ -21,7 +21,6 @@ separator's weights), so a training step of the tracker costs the tracker alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -137,6 +136,16 @@ def training_clips(mir1k_root: str | Path, tuning_count: int = 40) -> list[Path]
     if not clips:
         raise DatasetError(f"{mir1k_root}: no MIR-1K clips left for training")
     return clips
+
+
+def label_window(label: int, samples: int, label_hop: float = LABEL_HOP) -> tuple[slice, slice]:
+    """Where CREPE's window centred on label ``label`` (0-based, at ``(label + 1) * label_hop`` s) lies:
+    the part inside a signal of ``samples`` samples, and where that part goes in the zero-padded window."""
+    half = CREPE_WINDOW // 2
+    centre = int(round((label + 1) * label_hop * ANALYSIS_RATE))
+    start, stop = max(centre - half, 0), min(centre + half, samples)
+    stop = max(stop, start)  # a label past the signal's end: an empty part, the window stays zero
+    return slice(start, stop), slice(start - (centre - half), stop - (centre - half))
 
 
 def read_labels(mir1k_root: str | Path, clip: str) -> np.ndarray:
@@ -316,13 +325,11 @@ def _mix(voice: np.ndarray, accompaniment: np.ndarray, ratio_db: float, peak_db:
 
 def separator_digest(separator: object) -> str:
     """A short digest of a separator's weights and mask settings (the cache key of its separations)."""
-    digest = hashlib.sha256()
-    for name, tensor in separator.estimator.state_dict().items():  # type: ignore[attr-defined]
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(repr(separator.estimator.config).encode())  # type: ignore[attr-defined]
-    digest.update(repr(getattr(separator, "aggressiveness", 0.0)).encode())
-    return digest.hexdigest()[:16]
+    from vocalsep.onnx_export import module_digest
+
+    estimator = separator.estimator  # type: ignore[attr-defined]
+    settings = f"{estimator.config!r}|{getattr(separator, 'aggressiveness', 0.0)!r}"
+    return module_digest(estimator, settings)[:16]
 
 
 @dataclass
@@ -418,18 +425,14 @@ class RemixFrameSampler:
         leak = np.where(rng.uniform(size=size) < self.leak_probability, 10 ** (rng.uniform(*LEAK_DB, size) / 20), 0.0)
         windows = np.zeros((size, 2, CREPE_WINDOW), dtype=np.float32)
         frequency = np.empty(size, dtype=np.float64)
-        half = CREPE_WINDOW // 2
         for row, (song_index, label) in enumerate(picks):
             song = self.songs[song_index]
             pair = (song.voice, song.voice) if clean[row] else (song.separated, song.mixture)
-            centre = int(round((label + 1) * LABEL_HOP * ANALYSIS_RATE))
-            start, stop = max(centre - half, 0), min(centre + half, song.voice.size)
-            if stop > start:
-                for channel, signal in enumerate(pair):
-                    windows[row, channel, start - (centre - half) : stop - (centre - half)] = signal[start:stop]
-                if leak[row] > 0 and not clean[row]:
-                    band = song.mixture[start:stop].astype(np.float32) - song.voice[start:stop]
-                    windows[row, 0, start - (centre - half) : stop - (centre - half)] += leak[row] * band
+            inside, placed = label_window(label, song.voice.size)
+            for channel, signal in enumerate(pair):
+                windows[row, channel, placed] = signal[inside]
+            if leak[row] > 0 and not clean[row]:
+                windows[row, 0, placed] += leak[row] * (song.mixture[inside].astype(np.float32) - song.voice[inside])
             frequency[row] = song.frequency[label]
         voiced = frequency > 0
         targets = np.concatenate([crepe_target(frequency, blur_cents=self.blur_cents),

@@ -43,7 +43,9 @@ from vocalsep.melody.trackers.base import ANALYSIS_RATE
 from vocalsep.melody.trackers.crepe import CREPE_WINDOW
 from vocalsep.separation.checkpoint import read_checkpoint, save_checkpoint
 # the remix module holds the labels, clips and targets both recipes read; importable from here as before
-from vocalsep.training.pitch_remix import crepe_target, read_labels, song_of, training_clips, tuning_clips  # noqa: F401
+from vocalsep.training.pitch_remix import (  # noqa: F401
+    crepe_target, label_window, read_labels, song_of, training_clips, tuning_clips,
+)
 
 FORMAT_VERSION = 1
 #: Sources understood by ``render_source`` besides separation models.
@@ -271,13 +273,10 @@ class FrameSampler:
         sources = rng.choice(len(self.sources), size=size, p=self.source_p)
         windows = np.zeros((size, CREPE_WINDOW), dtype=np.float32)
         frequency = np.empty(size, dtype=np.float64)
-        half = CREPE_WINDOW // 2
         for row, ((clip, index), source) in enumerate(zip(picks, sources, strict=True)):
             signal = self.audio[self.sources[source]][clip]
-            centre = int(round((index + 1) * self.label_hop * ANALYSIS_RATE))
-            start, stop = max(centre - half, 0), min(centre + half, signal.size)
-            if stop > start:
-                windows[row, start - (centre - half) : stop - (centre - half)] = signal[start:stop]
+            inside, placed = label_window(index, signal.size, self.label_hop)
+            windows[row, placed] = signal[inside]
             frequency[row] = self.labels[clip][index]
         return windows, crepe_target(frequency, blur_cents=self.blur_cents)
 
@@ -618,8 +617,7 @@ def score_network(
         for clip, audio in clips.items():
             voice, mixture = audio if isinstance(audio, tuple) else (audio, None)  # (voice, mixture): the song heard
             track = track_pitch(voice, ANALYSIS_RATE, gate_db=None, network=network, mixture=mixture)
-            audio = voice
-            levels = frame_levels_db(audio, int(round(track.hop * ANALYSIS_RATE)) or 160)[: len(track)]
+            levels = frame_levels_db(voice, int(round(track.hop * ANALYSIS_RATE)) or 160)[: len(track)]
             for threshold in thresholds:
                 for gate in gates:
                     voiced = (track.confidence >= threshold) & (track.frequency > 0)
