@@ -187,6 +187,11 @@ class DataConfig(_Section):
     match_extra_level: bool = False
     #: Random smooth equaliser on each stem of a patch: band gains uniform in ±eq_db (0: off).
     eq_db: float = 0.0
+    #: Folder of produced training voices (``scripts/produce_vocals.py``: reverb, delay,
+    #: compression, EQ, saturation, doubling on the dry MIR-1K voices); "" for none.
+    produced_vocals: str = ""
+    #: Share of draws of a track with a produced voice that take it instead of the dry one.
+    produced_probability: float = 0.5
 
     def __post_init__(self) -> None:
         if self.patch_frames < 1:
@@ -195,6 +200,8 @@ class DataConfig(_Section):
             raise ValueError("remix_probability must lie in [0, 1]")
         if not 0.0 <= self.extra_accompaniment_probability <= 1.0:
             raise ValueError("extra_accompaniment_probability must lie in [0, 1]")
+        if not 0.0 <= self.produced_probability <= 1.0:
+            raise ValueError("produced_probability must lie in [0, 1]")
         if self.gain_db < 0:
             raise ValueError("gain_db must be non-negative")
         if not 0 <= self.eq_db <= 24:

@@ -218,6 +218,12 @@ class PatchSampler(_Magnitudes):
     accompaniments before the random gain, so extra music is neither louder nor softer
     than the accompaniment the voices were recorded with.
 
+    With produced voices (``vocal_production.read_produced_vocals``: track index -> the voice
+    rendered through a vocal production chain) a drawn track that has one uses it instead of its
+    dry voice with ``produced_probability``, over the same accompaniment; the produced voices
+    follow the tracks in ``vocals`` (and the accompaniment list repeats those tracks' stems), but
+    only the tracks are drawn from (``len``).
+
     With ``eq_db`` > 0 each stem of a patch also passes a random smooth equaliser
     (``equaliser_matrix``: ``EQ_BANDS`` gains uniform in ±``eq_db``), drawn independently
     for the voice and the accompaniment.
@@ -234,6 +240,8 @@ class PatchSampler(_Magnitudes):
         1: a patch is one channel (the drawn one). 2: a patch is a stereo pair, both channels
         of the drawn place (a mono track's channel twice), as rows 2i and 2i + 1 of the batch,
         for a stereo network (``UNetConfig.channels``); the same draws either way.
+    produced : dict of int to ndarray, shape (channels, samples)
+        Produced voices of some tracks (by index in ``tracks``, at the track's rate); none by default.
     """
 
     def __init__(
@@ -243,6 +251,7 @@ class PatchSampler(_Magnitudes):
         config: DataConfig,
         accompaniments: Iterable[tuple[np.ndarray, int]] = (),
         channels: int = 1,
+        produced: dict[int, np.ndarray] | None = None,
     ) -> None:
         transform = Spectrogram(stft)
         self.config = config
@@ -256,6 +265,14 @@ class PatchSampler(_Magnitudes):
                 spec = transform(waveform)[:, : stft.input_bins]
                 spec = _pad_frames(spec, config.patch_frames)
                 store.append(spec)
+        self.track_count = len(tracks)
+        #: Track index -> index in ``vocals`` of its produced voice (none: draws as without them).
+        self.produced_index: dict[int, int] = {}
+        for index, voice in sorted((produced or {}).items()):
+            waveform = torch.from_numpy(resample(voice, tracks[index].sample_rate, stft.sample_rate))
+            self.produced_index[index] = len(self.vocals)
+            self.vocals.append(_pad_frames(transform(waveform)[:, : stft.input_bins], config.patch_frames))
+            self.accompaniment.append(self.accompaniment[index])  # the same tensor: no copy
         use_extra = config.extra_accompaniment_probability > 0
         clips = WaveformClips(accompaniments if use_extra else (), stft, config.patch_frames)
         #: The extra accompaniment clips, or None: then draws are those of a sampler without them.
@@ -268,7 +285,8 @@ class PatchSampler(_Magnitudes):
         self.eq_matrix = equaliser_matrix(stft)
 
     def __len__(self) -> int:
-        return len(self.vocals)
+        """The number of tracks (produced voices are alternatives of theirs, not tracks)."""
+        return self.track_count
 
     def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``size`` patches.
@@ -332,7 +350,8 @@ class PatchSampler(_Magnitudes):
     def draw(self, size: int, generator: torch.Generator) -> PatchDraws:
         """The random choices of ``size`` patches, in a fixed order from ``generator``.
 
-        Per patch: a track, channel and offset for the voice; with
+        Per patch: a track (its produced voice with ``produced_probability``, only drawn for a
+        track that has one), channel and offset for the voice; with
         ``extra_accompaniment_probability`` (only drawn when there are extra clips, so a
         sampler without them draws exactly as before) a clip, channel and offset of the
         extra accompaniment; else with ``remix_probability`` a track, channel and offset for
@@ -344,6 +363,8 @@ class PatchSampler(_Magnitudes):
         columns: list[list[float]] = [[] for _ in range(9)]
         for _ in range(size):
             i = _randint(len(self), generator)
+            if i in self.produced_index and _uniform(generator) < self.config.produced_probability:
+                i = self.produced_index[i]
             channel, offset = self._place(self.vocals[i], generator)
             extra = self.extra is not None and _uniform(generator) < self.config.extra_accompaniment_probability
             if extra:

@@ -23,6 +23,8 @@ from vocalsep.config import ModelConfig, RunConfig
 from vocalsep.training.distributed import Ranks, data_parallel, process_group, ranks_from_environment
 from vocalsep.training.losses import magnitude_losses, masked_waveform_sdr_sum
 from vocalsep.training.patches import DevicePatches, PatchSampler, magnitude
+from vocalsep.training.vocal_production import read_produced_vocals
+from vocalsep.training.widen import can_widen, widened_state
 from vocalsep.datasets import extra_accompaniment, training_tracks
 from vocalsep.errors import ConfigError
 from vocalsep.files import atomic_write_bytes
@@ -146,7 +148,8 @@ def _load_initial_weights(estimator: MaskEstimator, config: RunConfig, sampler: 
     With the same STFT the input statistics come with the weights. With another STFT (a
     4096-point transform, say) the convolutions still fit, since they slide over any number
     of bins, but per-bin statistics do not: those are measured on this run's data. A mono
-    network starts a stereo one of the same widths (``stereo_from_mono``).
+    network starts a stereo one of the same widths (``stereo_from_mono``), a narrow network a
+    wider one (``widen.widened_state``: the same output at the first step).
     """
     payload = read_checkpoint(resolve_model(config.train.init))
     # mask_sharpness is an export-time calibration, not part of the architecture: train at 1
@@ -156,6 +159,9 @@ def _load_initial_weights(estimator: MaskEstimator, config: RunConfig, sampler: 
     if theirs.unet.channels == 1 and config.model.unet.channels == 2:
         theirs = dataclasses.replace(theirs, unet=dataclasses.replace(theirs.unet, channels=2))
         state = stereo_from_mono(state, estimator.state_dict())
+    if theirs.unet != config.model.unet and can_widen(theirs.unet, config.model.unet):
+        state = widened_state(theirs, state, estimator)
+        theirs = dataclasses.replace(theirs, unet=config.model.unet)
     if theirs.unet != config.model.unet:
         raise ConfigError(f"train.init {config.train.init!r} has another model configuration than this run")
     if theirs.stft == config.model.stft:
@@ -245,8 +251,9 @@ def _train(config: RunConfig, run_dir: Path, *, progress: bool, target: torch.de
         torch.set_num_threads(config.train.threads)
 
     train_tracks, valid_tracks = training_tracks(config.data)
+    produced = read_produced_vocals(config.data.produced_vocals, train_tracks) if config.data.produced_vocals else None
     sampler = PatchSampler(train_tracks, config.model.stft, config.data, extra_accompaniment(config.data),
-                           channels=config.model.unet.channels)
+                           channels=config.model.unet.channels, produced=produced)
     # on a GPU, batches are cut in its memory: drawing them on the CPU would be the bottleneck
     patches = sampler if target.type == "cpu" else DevicePatches(sampler, target)
     with torch.random.fork_rng():  # seeded initial weights without touching the caller's RNG
