@@ -2,7 +2,8 @@
 
 Every clip of ``--singers`` (default the unseen ``Ani``, ``annar``, ``ariel``) is separated once per
 ``--aggressiveness`` by the bundled separator; then each tracker in ``--weights`` tracks the
-separated vocals, hearing the mixture beside them when its network takes two inputs, at 20 ms
+separated vocals (and by each ``--separator``, e.g. a training run's checkpoint), hearing the
+mixture beside them when its network takes two inputs, at 20 ms
 with its own voicing threshold and the -30 dB silence gate (``vocalsep pitch``, song in). The
 first row is the reference: every other row is printed with its paired difference per clip
 (mean, 90 % bootstrap interval over clips) on RPA and OA. Then, for the best and the reference
@@ -68,6 +69,9 @@ def main() -> None:
     parser.add_argument("--weights", action="append", required=True,
                         help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights, or 'shipped' (the bundled "
                              "ones); the first is the reference")
+    parser.add_argument("--separator", action="append", default=[],
+                        help="NAME=PATH of another separator's checkpoint (a training run's best.pt): its rows "
+                             "beside the bundled separator's, named TRACKER @NAME a<aggressiveness>")
     parser.add_argument("--aggressiveness", default="0", help="comma-separated mask settings (default 0)")
     parser.add_argument("--singers", default=",".join(UNSEEN_SINGERS))
     parser.add_argument("--mir1k", default=str(MIR1K))
@@ -85,8 +89,11 @@ def main() -> None:
         voicing[name] = {"threshold": float(settings[0]) if settings else None,
                          "gate_db": float(settings[1]) if len(settings) > 1 else "tuned"}
     settings = [float(a) for a in args.aggressiveness.split(",")]
-    base = Separator.from_pretrained("default")
-    separators = {a: base.with_aggressiveness(a) for a in settings}
+    bases = {"": Separator.from_pretrained("default")}
+    for spec in args.separator:
+        name, _, path = spec.partition("=")
+        bases[f"@{name} "] = Separator.from_pretrained(path)
+    separators = {(label, a): base.with_aggressiveness(a) for label, base in bases.items() for a in settings}
     clips = mir1k_clips(args.mir1k, singers=args.singers.split(","))[: args.limit]
 
     rows: dict[str, list[dict[str, float]]] = {}
@@ -96,14 +103,14 @@ def main() -> None:
         mixture = waveform[0:1] + waveform[1:2]
         reference = read_mir1k_pitch(Path(args.mir1k) / "PitchLabel" / f"{clip.stem}.pv")
         mixture_energy = frame_energy(resample(mixture[0], rate, 16000), HOP_SAMPLES)
-        for aggressiveness, separator in separators.items():
+        for (label, aggressiveness), separator in separators.items():
             vocals = separator.separate(mixture, rate).vocals
             energy = frame_energy(resample(vocals.mean(axis=0), rate, 16000), HOP_SAMPLES)
             ratio = 10 * np.log10(np.maximum(energy, 1e-12) / np.maximum(mixture_energy[: energy.size], 1e-12))
             for name, network in networks.items():
                 # a tracker that hears the song takes the mixture; track_pitch leaves it out for the others
                 track = track_pitch(vocals, rate, hop=MELODY_HOP, network=network, mixture=mixture, **voicing[name])
-                key = f"{name} @a{aggressiveness:g}"
+                key = f"{name} {label or '@'}a{aggressiveness:g}"
                 rows.setdefault(key, []).append(score(reference, track))
                 profile = error_profile(reference[1][1:], track.frequency[1:], track.voiced[1:], ratio[1:])
                 total = profiles.setdefault(key, {})

@@ -10,6 +10,7 @@ from support import harmonic_tone, tiny_estimator
 from vocalsep.melody.trackers.crepe import CREPE_BINS, CREPE_WINDOW, crepe_bin_cents
 from vocalsep.separation.separator import Separator
 from vocalsep.training.pitch_remix import (
+    folder_accompaniments,
     LABEL_HOP, Accompaniment, LabelledVoice, RemixCache, RemixFrameSampler, RemixSongs, speed_change,
 )
 
@@ -148,3 +149,20 @@ def test_leaked_frames_add_some_of_the_songs_accompaniment_to_the_separated_voic
     # what is added is the accompaniment, at most -6 dB of it
     band_level = np.abs(plain[:, 1] - plain[:, 0]).max()
     assert np.abs(added).max() <= 10 ** (-6 / 20) * band_level * 1.5
+
+
+def test_folder_accompaniments_span_the_folder_as_16_khz_mono_recordings_of_their_own(tmp_path) -> None:
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    for package in ("game_a", "game_b"):
+        (tmp_path / "music" / package).mkdir(parents=True)
+        for index in range(5):
+            soundfile.write(tmp_path / "music" / package / f"track{index}.flac",
+                            (0.1 * rng.standard_normal((44100, 2))).astype(np.float32), 44100, subtype="PCM_16")
+    bands = folder_accompaniments([tmp_path / "music"], clips=4)
+    assert len(bands) == 4
+    assert {band.name.split(":")[1] for band in bands} >= {"track0", "track4"}  # both ends of the list
+    assert all(band.audio.ndim == 1 and band.audio.size == 16000 for band in bands)
+    assert len({band.group for band in bands}) == 4
+    assert len(folder_accompaniments([tmp_path / "music"], clips=50)) == 10  # no more than there are

@@ -13,7 +13,9 @@ Voices (``LabelledVoice``):
   tracker, keeping only frames it is confident of (``pseudo_label``): the others carry no label.
 
 Accompaniments: the left channels of the same MIR-1K clips and the accompaniment stems of the
-same MUSDB18 tracks, each song taking one from another track than its voice.
+same MUSDB18 tracks, each song taking one from another track than its voice; or accompaniment-only
+music the separator never trained on (``folder_accompaniments``: the screened game music), whose
+separations leak and drop the voice as those of new songs do.
 
 The separation of every song by a separator is cached once (``RemixCache``, keyed by the
 separator's weights), so a training step of the tracker costs the tracker alone.
@@ -170,6 +172,25 @@ def mir1k_voices(mir1k_root: str | Path, tuning_count: int = 40) -> tuple[list[L
         voices.append(LabelledVoice(clip.stem, voice, labels, np.ones(labels.size, bool), song_of(clip.stem)))
         accompaniments.append(Accompaniment(clip.stem, band, song_of(clip.stem)))
     return voices, accompaniments
+
+
+def folder_accompaniments(folders: Sequence[str | Path], clips: int) -> list[Accompaniment]:
+    """Up to ``clips`` accompaniment-only clips of ``folders`` (e.g. the screened game music), 16 kHz mono.
+
+    Clips are taken evenly over the sorted file list, so a subset spans every package and track
+    rather than the first few; each clip is its own recording (``group``).
+    """
+    from vocalsep.audio.io import load_audio, resample
+    from vocalsep.datasets import accompaniment_files
+
+    files = [path for folder in folders for path in accompaniment_files(folder)]
+    chosen = [files[int(k)] for k in np.unique(np.linspace(0, len(files) - 1, min(clips, len(files))).round())]
+    out = []
+    for path in chosen:
+        waveform, rate = load_audio(path)
+        band = resample(waveform.mean(axis=0), rate, ANALYSIS_RATE).astype(np.float32)
+        out.append(Accompaniment(f"music:{path.stem}", band, f"music:{path.stem}"))
+    return out
 
 
 def musdb_stems(musdb_root: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -98,6 +98,10 @@ class PitchTrainConfig:
     leak_probability : float
         Share of remix frames whose separated voice gets some of the song's accompaniment added
         (``pitch_remix.LEAK_DB``), as a separator leaks it on songs it never heard.
+    remix_accompaniment_folders, remix_accompaniment_clips : tuple of str, int
+        Folders of accompaniment-only music the separator never trained on (the screened game
+        music of ``scripts/fetch_instrumentals.py``): the MIR-1K voices' remix songs take their
+        accompaniment from ``remix_accompaniment_clips`` of its clips instead of MIR-1K's.
     musdb_root, musdb_songs : str, int
         Also ``musdb_songs`` songs of MUSDB18's training vocals, pseudo-labelled by the
         clean-voice tracker on frames whose confidence reaches ``pseudo_threshold`` (0.7: on the
@@ -130,6 +134,8 @@ class PitchTrainConfig:
     new_learning_rate: float = 1e-3
     remix_separators: tuple[str, ...] = ()
     leak_probability: float = 0.0
+    remix_accompaniment_folders: tuple[str, ...] = ()
+    remix_accompaniment_clips: int = 300
 
     def __post_init__(self) -> None:
         if self.inputs not in (1, 2) or (self.inputs == 2 and self.remix_songs == 0):
@@ -149,6 +155,7 @@ class PitchTrainConfig:
         data = dataclasses.asdict(self)
         data["sources"] = [[name, weight] for name, weight in self.sources]
         data["remix_separators"] = list(self.remix_separators)
+        data["remix_accompaniment_folders"] = list(self.remix_accompaniment_folders)
         return data
 
     @classmethod
@@ -160,8 +167,9 @@ class PitchTrainConfig:
         values = dict(data)
         if "sources" in values:
             values["sources"] = tuple((str(name), float(weight)) for name, weight in values["sources"])
-        if "remix_separators" in values:
-            values["remix_separators"] = tuple(str(name) for name in values["remix_separators"])
+        for key in ("remix_separators", "remix_accompaniment_folders"):
+            if key in values:
+                values[key] = tuple(str(name) for name in values[key])
         return cls(**values)
 
 
@@ -542,11 +550,17 @@ def _remix_sampler(
     config: PitchTrainConfig, root: Path, cache: Path, say: Callable[[str], None]
 ) -> tuple[Any, Callable[[Any], dict[str, dict[str, float]]] | None]:
     """Frames of ``config.remix_songs`` remix songs, and the tuning clips' validation (as the song is heard)."""
-    from vocalsep.training.pitch_remix import RemixCache, RemixFrameSampler, RemixSongs, mir1k_voices, musdb_stems, musdb_voices
+    from vocalsep.training.pitch_remix import (RemixCache, RemixFrameSampler, RemixSongs, folder_accompaniments,
+                                               mir1k_voices, musdb_stems, musdb_voices)
 
     separators = [separator_for(name) for name in (config.remix_separators or (config.validation_model,))]
     voices, accompaniments = mir1k_voices(root, config.tuning_clip_count)
-    sets = [(RemixSongs(voices, accompaniments, seed=config.seed), f"mir1k-v{REMIX_KEY_VERSION}", config.remix_songs)]
+    key = f"mir1k-v{REMIX_KEY_VERSION}"
+    bands = accompaniments
+    if config.remix_accompaniment_folders:  # music the separator never heard, instead of MIR-1K's bands
+        bands = folder_accompaniments(config.remix_accompaniment_folders, config.remix_accompaniment_clips)
+        key = f"mir1k-music{len(bands)}-v{REMIX_KEY_VERSION}"
+    sets = [(RemixSongs(voices, bands, seed=config.seed), key, config.remix_songs)]
     if config.musdb_songs:  # MUSDB18's voices, pseudo-labelled, over MUSDB18's and MIR-1K's accompaniments
         if not config.musdb_root:
             raise ConfigError("musdb_songs needs musdb_root")
