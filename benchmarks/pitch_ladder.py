@@ -70,8 +70,9 @@ def main() -> None:
                         help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights, or 'shipped' (the bundled "
                              "ones); the first is the reference")
     parser.add_argument("--separator", action="append", default=[],
-                        help="NAME=PATH of another separator's checkpoint (a training run's best.pt): its rows "
-                             "beside the bundled separator's, named TRACKER @NAME a<aggressiveness>")
+                        help="NAME=PATH of a separator (a bundled name or a checkpoint, e.g. a training run's "
+                             "best.pt), rows named TRACKER @NAME a<aggressiveness>; default: the bundled one; the "
+                             "first is the reference's")
     parser.add_argument("--aggressiveness", default="0", help="comma-separated mask settings (default 0)")
     parser.add_argument("--singers", default=",".join(UNSEEN_SINGERS))
     parser.add_argument("--mir1k", default=str(MIR1K))
@@ -89,10 +90,10 @@ def main() -> None:
         voicing[name] = {"threshold": float(settings[0]) if settings else None,
                          "gate_db": float(settings[1]) if len(settings) > 1 else "tuned"}
     settings = [float(a) for a in args.aggressiveness.split(",")]
-    bases = {"": Separator.from_pretrained("default")}
-    for spec in args.separator:
+    bases = {}  # the first separator's first tracker is the reference row
+    for spec in args.separator or ["=default"]:
         name, _, path = spec.partition("=")
-        bases[f"@{name} "] = Separator.from_pretrained(path)
+        bases[f"@{name} " if name else ""] = Separator.from_pretrained(path)
     separators = {(label, a): base.with_aggressiveness(a) for label, base in bases.items() for a in settings}
     clips = mir1k_clips(args.mir1k, singers=args.singers.split(","))[: args.limit]
 
