@@ -67,7 +67,7 @@ def error_profile(reference: np.ndarray, estimate: np.ndarray, voiced: np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", action="append", required=True,
-                        help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights, or 'shipped' (the bundled "
+                        help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights (no PATH: the bundled ones, e.g. s0.6=@0.6), or 'shipped' (the bundled "
                              "ones); the first is the reference")
     parser.add_argument("--separator", action="append", default=[],
                         help="NAME=PATH of a separator (a bundled name or a checkpoint, e.g. a training run's "
@@ -86,7 +86,7 @@ def main() -> None:
     for spec in args.weights:
         name, _, rest = spec.partition("=")
         path, *settings = rest.split("@")  # PATH@THRESHOLD@GATE: the voicing chosen on the tuning clips
-        networks[name] = None if name == "shipped" and not path else load_crepe_tiny(path)
+        networks[name] = load_crepe_tiny(path) if path else None  # no path: the bundled weights
         voicing[name] = {"threshold": float(settings[0]) if settings else None,
                          "gate_db": float(settings[1]) if len(settings) > 1 else "tuned"}
     settings = [float(a) for a in args.aggressiveness.split(",")]
