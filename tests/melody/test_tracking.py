@@ -101,7 +101,9 @@ def test_invalid_options_are_domain_errors() -> None:
 def test_bundled_crepe_weights_are_intact_and_load_strictly() -> None:
     assert hashlib.sha256(CREPE_TINY_FILE.read_bytes()).hexdigest() == CREPE_TINY_SHA256
     network = load_crepe_tiny()
-    assert sum(p.numel() for p in network.parameters()) == 486_552  # CREPE tiny (weights and biases)
+    # CREPE tiny (weights and biases, 486 552) and the mixture's first convolution (128 filters of 512 samples, no bias)
+    assert network.inputs == 2
+    assert sum(p.numel() for p in network.parameters()) == 486_552 + 512 * 128
 
 
 def test_no_torchaudio_needed() -> None:
