@@ -75,6 +75,26 @@ def test_frame_levels_are_relative_to_the_loud_end() -> None:
     assert np.all(frame_levels_db(np.zeros(1600), 160) == -200.0)
 
 
+def test_the_gate_measures_a_quiet_verse_against_itself_and_residue_against_the_singing_nearby() -> None:
+    from vocalsep.melody.tracking import GATE_SPAN_SECONDS, WHOLE_INPUT_GATE_DB, gate_passes, levels_db
+
+    def level(db: float, seconds: float) -> np.ndarray:  # 10 ms frames of a steady energy
+        return np.full(int(100 * seconds), 10 ** (db / 10))
+
+    span = GATE_SPAN_SECONDS
+    chorus, verse = level(0, 3 * span), level(-24, 3 * span)  # a verse 24 dB under the chorus
+    near_chorus = level(-22, 1)  # residue in a gap of the chorus: 22 dB under the singing around it
+    in_verse = level(-24 + WHOLE_INPUT_GATE_DB + 20, 1)  # residue in the verse: -34 dB of the song
+    energy = np.concatenate([chorus, near_chorus, chorus, verse, in_verse, verse])
+    passes = gate_passes(energy, -20.0, hop_samples=160)
+    edges = np.cumsum([0] + [part.size for part in (chorus, near_chorus, chorus, verse, in_verse, verse)])
+    assert passes[edges[0] : edges[1]].all() and passes[edges[2] + 20 : edges[3]].all()
+    assert not passes[edges[1] : edges[2]].any()  # -22 dB of the chorus nearby
+    assert passes[edges[3] + int(100 * span) + 20 : edges[4]].all()  # the verse, away from the chorus: 0 dB nearby
+    assert not (levels_db(energy)[edges[3] : edges[4]] >= -20.0).any()  # a gate on the whole song drops it
+    assert not passes[edges[4] : edges[5]].any()  # the whole-input gate: -34 dB of the song
+
+
 def test_silence_gate_unvoices_faint_residue() -> None:
     rng = np.random.default_rng(0)
     tone = harmonic_tone(220.0, seconds=0.5)

@@ -185,8 +185,8 @@ def track_pitch(
         Voicing threshold on the confidence; by default ``CREPE_VOICING_THRESHOLD`` for CREPE,
         and pYIN's own voicing decision (its HMM's voiced states) for pYIN.
     gate_db : float, None or "tuned"
-        Frames whose level is more than ``-gate_db`` dB below the input's loud frames are
-        unvoiced; None disables the gate; "tuned" (default) is the tracker's ``tuned_gate_db``
+        Frames whose level is more than ``-gate_db`` dB below the input's loud frames nearby
+        (``gate_passes``) are unvoiced; None disables the gate; "tuned" (default) is the tracker's ``tuned_gate_db``
         (``SILENCE_GATE_DB`` for CREPE, off for pYIN).
     batch_frames : int
         Frames per network call, for trackers with a network (CREPE: ~55 MB of activations at 64).
@@ -298,7 +298,7 @@ class PitchStream:
         voiced = np.concatenate([part.voiced for part in self.decided]).astype(bool)
         times = np.arange(frequency.size) * (self.hop_samples / ANALYSIS_RATE)
         if self.gate_db is not None:
-            voiced &= levels_db(np.concatenate(self.energy))[: voiced.size] >= self.gate_db
+            voiced &= gate_passes(np.concatenate(self.energy), self.gate_db, self.hop_samples)[: voiced.size]
         return PitchTrack(times, frequency, confidence, voiced, self.tracker)
 
     def _take(self, block: tuple[np.ndarray, ...]) -> None:
@@ -350,6 +350,47 @@ def levels_db(energy: np.ndarray, window: int = LEVEL_WINDOW) -> np.ndarray:
     if reference <= 0.0:
         return np.full(rms.shape, -200.0)
     return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-12) / reference), -200.0)
+
+
+#: The silence gate compares a frame with the loud end of the input within this many seconds on either
+#: side: a quiet verse is measured against itself, not against the loudest chorus of the song.
+GATE_SPAN_SECONDS = 5.0
+#: ... and, whatever the nearby level, drops frames this far under the loud end of the whole input
+#: (the gate that shipped until 2026-12-06): residue in a long passage without singing.
+WHOLE_INPUT_GATE_DB = -30.0
+#: Seconds over which a frame's energy is averaged before the nearby loud end is taken (a click is not it).
+GATE_SMOOTHING_SECONDS = 0.1
+
+
+def gate_passes(energy: np.ndarray, gate_db: float, hop_samples: int, window: int = LEVEL_WINDOW) -> np.ndarray:
+    """Frames loud enough to be sung: within ``-gate_db`` dB of the nearby loud end and within
+    ``-WHOLE_INPUT_GATE_DB`` dB of the whole input's (``levels_db``).
+
+    The nearby loud end is the largest ``GATE_SMOOTHING_SECONDS``-average of the frame energies
+    within ``GATE_SPAN_SECONDS`` on either side. On a clip of a few seconds it is the whole clip's
+    loud end; on a song, a quiet verse is not gated against the chorus. It depends on frames up to
+    ``GATE_SPAN_SECONDS`` ahead, which is why the gate is applied at the end of a stream.
+
+    Parameters
+    ----------
+    energy : ndarray, shape (frames,)
+        ``frame_energy`` values of the input, one per ``hop_samples``.
+    gate_db : float
+        The nearby gate (negative dB).
+    """
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+    energy = np.maximum(np.asarray(energy, dtype=np.float64), 0.0)
+    passes = levels_db(energy, window) >= min(gate_db, WHOLE_INPUT_GATE_DB)
+    if energy.size == 0:
+        return passes
+    seconds_per_frame = hop_samples / ANALYSIS_RATE
+    smooth = uniform_filter1d(energy, max(1, round(GATE_SMOOTHING_SECONDS / seconds_per_frame)), mode="nearest")
+    span = 2 * round(GATE_SPAN_SECONDS / seconds_per_frame) + 1
+    nearby = maximum_filter1d(smooth, span, mode="nearest")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = 10.0 * np.log10(np.maximum(energy, 1e-24) / np.maximum(nearby, 1e-24))
+    return passes & (nearby > 0) & (relative >= gate_db)
 
 
 def _mono_at_analysis_rate(waveform: np.ndarray, sample_rate: int) -> np.ndarray:

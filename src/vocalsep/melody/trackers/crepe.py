@@ -22,15 +22,16 @@ from vocalsep.melody.trackers.base import FrameEstimates, Tracker, TrackerSettin
 
 #: Voicing threshold on CREPE's peak activation. For the bundled two-input network, chosen on the
 #: unseen-singer validation clips, each singer's setting on the other two singers' clips
-#: (``benchmarks/voicing_cv.py``; every fold chose 0.4 at this gate; see ``docs/MELODY.md``).
+#: (``benchmarks/voicing_cv.py``: 0.35 or 0.4 in every fold; see ``docs/MELODY.md``).
 CREPE_VOICING_THRESHOLD = 0.4
 #: Silence gate of CREPE (``track_pitch(gate_db=...)``): frames quieter than this many dB below
-#: the loud end (99th percentile) of the input's 64 ms frame levels are unvoiced whatever the
-#: tracker says (CREPE normalises every frame, so it hears pitch in a separation's faint residue).
-#: -25 rather than the -20 that the unseen singers' 3-12 s clips prefer: the gate is relative to
-#: the whole input, and on a 133 s song -20 unvoices 2.7x as many confident frames as -30 against
-#: 1.5x at -25 (``docs/MELODY.md``).
-SILENCE_GATE_DB = -25.0
+#: the loud end of the input nearby (``tracking.gate_passes``: within 5 s on either side; and 30 dB
+#: below the whole input's) are unvoiced whatever the tracker says (CREPE normalises every frame, so
+#: it hears pitch in a separation's faint residue). Chosen with the threshold on the unseen-singer
+#: validation clips leaving one singer out (``benchmarks/voicing_cv.py``: -20 or -17.5 in every
+#: fold); measured nearby rather than against the whole song, so a quiet verse is not gated
+#: against the loudest chorus (``docs/MELODY.md``).
+SILENCE_GATE_DB = -20.0
 
 PITCH_MODELS_DIR = Path(__file__).resolve().parent.parent / "pitch_models"
 CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
