@@ -12,6 +12,7 @@ import torch
 from vocalsep.apps.cli import main
 from vocalsep.errors import ConfigError, ModelLoadError
 from vocalsep.melody.tracking import CREPE_CENTS_OFFSET, crepe_network, load_crepe_tiny, normalize_frames
+from vocalsep.melody.trackers.crepe import voice_path
 from vocalsep.training.pitch_train import FrameSampler, PitchTrainConfig, blend_weights, crepe_target, export_blend, song_of, tone_sampler, train_pitch, training_clips, tuning_clips
 
 
@@ -70,15 +71,15 @@ def test_short_training_on_tones_lowers_the_loss(tmp_path: Path) -> None:
     train_pitch(tmp_path / "scratch", config, sampler=sampler, init=tmp_path / "random.pth")
     after = fixed_batch_loss(load_crepe_tiny(tmp_path / "scratch" / "weights-12.pth"), windows, targets)
     assert after < 0.5 * before
-    # From the bundled weights (already good on tones): it still falls.
-    before = fixed_batch_loss(load_crepe_tiny(), windows, targets)
+    # From the bundled weights (already good on tones; a one-input run starts from their voice path): it still falls.
+    before = fixed_batch_loss(voice_path(load_crepe_tiny()), windows, targets)
     summary = train_pitch(tmp_path / "run", config, sampler=sampler)
     after = fixed_batch_loss(load_crepe_tiny(tmp_path / "run" / "weights-12.pth"), windows, targets)
     assert summary["steps"] == 12 and after < 0.97 * before
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [6, 12]
     # The bundled network (cached in memory) is untouched.
-    assert fixed_batch_loss(load_crepe_tiny(), windows, targets) == pytest.approx(before)
+    assert fixed_batch_loss(voice_path(load_crepe_tiny()), windows, targets) == pytest.approx(before)
 
 
 def test_resume_continues_from_the_saved_step(tmp_path: Path) -> None:
@@ -168,3 +169,19 @@ def test_real_mir1k_splits_are_disjoint(shared_data: Path) -> None:
     assert not set(tuning) & set(training)
     assert {p.stem.split("_")[0] for p in tuning + training} == set(TRAINING_SINGERS)
     assert len(mir1k_clips(root)) == 120 and {p.stem.split("_")[0] for p in mir1k_clips(root)} == set(UNSEEN_SINGERS)
+
+
+def test_a_one_input_run_starts_from_the_voice_path_and_a_voicing_unit_keeps_the_mixture_path() -> None:
+    from vocalsep.melody.trackers.crepe import widened
+
+    torch.manual_seed(3)
+    hearing = crepe_network(inputs=2).eval()
+    with torch.no_grad():
+        hearing.conv1_song.weight.normal_(0, 0.01)  # a trained mixture path
+    voice = voice_path(hearing)
+    assert voice.inputs == 1 and not hasattr(voice, "conv1_song")
+    frames = normalize_frames(torch.randn(4, 1024))
+    with torch.no_grad():  # the voice path is the network hearing a silent mixture
+        torch.testing.assert_close(voice(frames), hearing(torch.stack([frames, torch.zeros_like(frames)], dim=1)))
+    with_voicing = widened(hearing, 2, True)
+    torch.testing.assert_close(with_voicing.conv1_song.weight, hearing.conv1_song.weight)

@@ -116,7 +116,7 @@ def test_a_run_with_a_finer_transform_starts_from_the_weights_of_a_coarser_one(t
     # the statistics of the new bins are measured on the data, not the coarse model's
     assert float(continued.input_scale.mean()) != 1.0 and float(continued.input_mean.mean()) != 0.0
     other_network = dataclasses.replace(second, model=dataclasses.replace(
-        second.model, unet=dataclasses.replace(second.model.unet, width=6)))
+        second.model, unet=dataclasses.replace(second.model.unet, width=2, max_width=4)))  # narrower: refused
     with pytest.raises(ConfigError, match="another model configuration"):
         train(other_network, tmp_path / "third", progress=False)
 

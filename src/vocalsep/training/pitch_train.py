@@ -369,9 +369,11 @@ def train_pitch(
     network = copy.deepcopy(load_crepe_tiny(init))  # never train the cached bundled network in place
     voicing = config.voicing_weight > 0
     if (config.inputs, voicing) != (getattr(network, "inputs", 1), getattr(network, "voicing", False)):
-        from vocalsep.melody.trackers.crepe import widened
+        from vocalsep.melody.trackers.crepe import voice_path, widened
 
-        network = widened(network, config.inputs, voicing)  # starts as the one-input network's function
+        if config.inputs < getattr(network, "inputs", 1):  # a one-input run from a network that hears the song
+            network = voice_path(network)
+        network = widened(network, config.inputs, voicing)  # the layers it adds start as no change
     network.eval()  # frozen batch-norm statistics: train exactly what runs at inference
     optimizer = torch.optim.Adam(parameter_groups(network, config), lr=config.learning_rate)
     step, rng = 0, np.random.default_rng(config.seed)

@@ -113,8 +113,8 @@ def network_shape(state: dict) -> tuple[int, bool]:
 
 
 def widened(network, inputs: int = 2, voicing: bool = True):  # noqa: ANN001, ANN201
-    """``network`` (one input, no voicing output) as a CREPE tiny with ``inputs`` inputs and, if
-    ``voicing``, a voicing output, computing exactly what ``network`` does.
+    """``network`` as a CREPE tiny with ``inputs`` inputs and, if ``voicing``, a voicing output,
+    computing exactly what ``network`` does (the layers it has are kept; ``inputs`` is at least its own).
 
     The mixture's first convolution starts at zero and the voicing output at 0.5, so
     fine-tuning starts from the shipped tracker's function.
@@ -123,13 +123,26 @@ def widened(network, inputs: int = 2, voicing: bool = True):  # noqa: ANN001, AN
 
     wide = crepe_network(inputs=inputs, voicing=voicing)
     state = {name: value.clone() for name, value in network.state_dict().items()}
-    if inputs == 2:
+    if inputs == 2 and "conv1_song.weight" not in state:  # a trained mixture path is kept
         state["conv1_song.weight"] = torch.zeros_like(wide.conv1_song.weight)
-    if voicing:
+    if voicing and "voicing_head.weight" not in state:
         state["voicing_head.weight"] = torch.zeros_like(wide.voicing_head.weight)
         state["voicing_head.bias"] = torch.zeros_like(wide.voicing_head.bias)
     wide.load_state_dict(state, strict=True)
     return wide.eval()
+
+
+def voice_path(network):  # noqa: ANN001, ANN201
+    """``network``'s one-input CREPE tiny: its layers without the mixture's convolution and the voicing unit.
+
+    What a network that hears the song computes for a voice whose mixture is silent; a one-input
+    fine-tuning run starts from it (``widened`` goes the other way).
+    """
+    one = crepe_network()
+    keep = set(one.state_dict())
+    one.load_state_dict({name: value.clone() for name, value in network.state_dict().items() if name in keep},
+                        strict=True)
+    return one.eval()
 
 
 def one_dimensional(network):  # noqa: ANN001, ANN201 - torch is imported lazily
