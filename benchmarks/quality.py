@@ -51,8 +51,8 @@ HELD_OUT = ("abjones_3", "amy_9")
 #: MIR-1K singers never trained on (issue 12): the split that predicts generalisation.
 UNSEEN_SINGERS = ("Ani", "annar", "ariel")
 DATASETS = ("musdb", "unseen", "mir1k")
-#: The default before today's ``default-b3862914``: the baseline of the shipping rule (row ``previous``).
-PREVIOUS_DEFAULT = "git:cdcda3e:src/vocalsep/separation/models/default-87a14d0d.pt"
+#: The default before today's ``default-8a8ebe0e``: the baseline of the shipping rule (row ``previous``).
+PREVIOUS_DEFAULT = "git:42e4cbf:src/vocalsep/separation/models/default-b3862914.pt"
 
 
 def shifted(separator: Separator, shifts: int) -> System:

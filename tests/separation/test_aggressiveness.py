@@ -44,7 +44,9 @@ def test_more_aggressive_means_less_accompaniment_in_the_voice_and_more_artefact
         assert np.isfinite(stems.vocals).all()
         scores[level] = _scores(stems.vocals, vocals, accompaniment)
         energies[level] = float(np.square(stems.vocals).sum())
-    assert scores[-1.0][0] < scores[0.0][0] - 1 < scores[1.0][0] - 2  # SIR rises by over 1 dB a step
+    # SIR rises at every step (the 4096-point default starts at ~32 dB here, where less is left to remove:
+    # +0.6 dB from 0 to 1, the 2048-point one gained over 1 dB a step)
+    assert scores[-1.0][0] < scores[0.0][0] - 0.5 < scores[1.0][0] - 1
     assert scores[-1.0][1] > scores[0.0][1] > scores[1.0][1]  # SAR falls
     assert energies[-1.0] > energies[0.0] > energies[1.0]
 
