@@ -60,5 +60,7 @@ def test_real_songs_beat_the_mixture_by_a_wide_margin(name: str) -> None:
 
 CHECKED_TRACKS = ("Actions - One Minute Smile", "Leaf - Summerghost", "Triviul - Angelsaint")
 # measured 7.9 dB (median of 7.9, 10.6, 5.3) for default-f9f8b219, demo song 13.8 / 10.2 dB;
-# the first default (default-0f1f697a) gave 6.6 dB here, so this bound also guards the upgrade
-MIN_MUSDB_VOCALS_GAIN_DB = 7.0
+# 6.9 dB (6.9, 10.0, 5.0) for default-8a8ebe0e, the 4096-point model, which the shipping rule chose
+# for its gains on unseen singers and the melody while MUSDB's medians fell (MODEL_CARD.md);
+# the first default (default-0f1f697a) gave 6.6 dB here, so this bound still guards against it
+MIN_MUSDB_VOCALS_GAIN_DB = 6.8
