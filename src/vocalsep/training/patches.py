@@ -221,8 +221,8 @@ class PatchSampler(_Magnitudes):
     With produced voices (``vocal_production.read_produced_vocals``: track index -> the voice
     rendered through a vocal production chain) a drawn track that has one uses it instead of its
     dry voice with ``produced_probability``, over the same accompaniment; the produced voices
-    follow the tracks in ``vocals`` (and the accompaniment list repeats those tracks' stems), but
-    only the tracks are drawn from (``len``).
+    follow the tracks in ``vocals`` (``accompaniment`` holds the tracks' only), but only the
+    tracks are drawn from (``len``).
 
     With ``eq_db`` > 0 each stem of a patch also passes a random smooth equaliser
     (``equaliser_matrix``: ``EQ_BANDS`` gains uniform in ±``eq_db``), drawn independently
@@ -272,7 +272,6 @@ class PatchSampler(_Magnitudes):
             waveform = torch.from_numpy(resample(voice, tracks[index].sample_rate, stft.sample_rate))
             self.produced_index[index] = len(self.vocals)
             self.vocals.append(_pad_frames(transform(waveform)[:, : stft.input_bins], config.patch_frames))
-            self.accompaniment.append(self.accompaniment[index])  # the same tensor: no copy
         use_extra = config.extra_accompaniment_probability > 0
         clips = WaveformClips(accompaniments if use_extra else (), stft, config.patch_frames)
         #: The extra accompaniment clips, or None: then draws are those of a sampler without them.
@@ -362,7 +361,7 @@ class PatchSampler(_Magnitudes):
         gain_db = self.config.gain_db
         columns: list[list[float]] = [[] for _ in range(9)]
         for _ in range(size):
-            i = _randint(len(self), generator)
+            track = i = _randint(len(self), generator)
             if i in self.produced_index and _uniform(generator) < self.config.produced_probability:
                 i = self.produced_index[i]
             channel, offset = self._place(self.vocals[i], generator)
@@ -374,9 +373,9 @@ class PatchSampler(_Magnitudes):
             elif _uniform(generator) < self.config.remix_probability:
                 j = _randint(len(self), generator)
                 other_channel, other_offset = self._place(self.accompaniment[j], generator)
-            else:
-                j, other_offset = i, offset
-                other_channel = min(channel, self.accompaniment[i].shape[0] - 1)
+            else:  # the voice's own track (a produced voice's accompaniment is its track's)
+                j, other_offset = track, offset
+                other_channel = min(channel, self.accompaniment[track].shape[0] - 1)
             vocal_gain = 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
             accompaniment_gain = 10 ** (_uniform(generator, -gain_db, gain_db) / 20)
             if extra:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vocalsep.audio.io import save_audio
+from vocalsep.audio.io import load_audio, save_audio
 from vocalsep.datasets import StemTrack
 from vocalsep.errors import DatasetError
 
@@ -179,8 +179,6 @@ def read_produced_vocals(folder: str | Path, tracks: list[StemTrack]) -> dict[in
     DatasetError
         The folder is missing or holds none of these tracks' voices, or one has another length.
     """
-    from vocalsep.audio.io import load_audio
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no produced vocals there (scripts/produce_vocals.py renders them)")
