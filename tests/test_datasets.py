@@ -577,13 +577,18 @@ def test_eq_range_is_checked():
         DataConfig(eq_db=-1.0)
 
 
-def test_device_patches_equal_the_samplers_stereo_batches(tmp_path):
-    # stereo pairs (a mono track's channel twice), remixes, extra clips and equaliser curves, as on the CPU
+def _mono_and_stereo_samplers(tmp_path, tracks):
+    """A mono and a stereo sampler of ``tracks`` with remixes, an extra clip and equaliser curves."""
     _clip_folder(tmp_path / "music", lengths=(0.5,), channels=(2,))
-    tracks = _tracks(count=2, channels=2) + _tracks(count=2, channels=1, seconds=0.3)
     mono = _extra_sampler(tmp_path / "music", tracks, remix_probability=0.5, extra_accompaniment_probability=0.3,
                           eq_db=3.0)
-    stereo = PatchSampler(tracks, STFT, mono.config, extra_accompaniment(mono.config), channels=2)
+    return mono, PatchSampler(tracks, STFT, mono.config, extra_accompaniment(mono.config), channels=2)
+
+
+def test_device_patches_equal_the_samplers_stereo_batches(tmp_path):
+    # stereo pairs (a mono track's channel twice), remixes, extra clips and equaliser curves, as on the CPU
+    tracks = _tracks(count=2, channels=2) + _tracks(count=2, channels=1, seconds=0.3)
+    _, stereo = _mono_and_stereo_samplers(tmp_path, tracks)
     on_device = DevicePatches(stereo, torch.device("cpu"))
     for seed in range(4):
         expected = stereo.spectra(6, torch.Generator().manual_seed(seed))
@@ -594,11 +599,8 @@ def test_device_patches_equal_the_samplers_stereo_batches(tmp_path):
 
 
 def test_stereo_patches_are_both_channels_of_the_drawn_place(tmp_path):
-    _clip_folder(tmp_path / "music", lengths=(0.5,), channels=(2,))
     tracks = _tracks(count=2, channels=2) + _tracks(count=1, channels=1, seconds=0.4)
-    mono = _extra_sampler(tmp_path / "music", tracks, remix_probability=0.5, extra_accompaniment_probability=0.3,
-                          eq_db=3.0)
-    stereo = PatchSampler(tracks, STFT, mono.config, extra_accompaniment(mono.config), channels=2)
+    mono, stereo = _mono_and_stereo_samplers(tmp_path, tracks)
     draws = stereo.draw(12, torch.Generator().manual_seed(6))
     vocals, accompaniment = stereo.spectra(12, torch.Generator().manual_seed(6))
     assert vocals.shape == accompaniment.shape == (24, STFT.input_bins, 16)
