@@ -557,12 +557,12 @@ def _remix_sampler(
 
     separators = [separator_for(name) for name in (config.remix_separators or (config.validation_model,))]
     voices, accompaniments = mir1k_voices(root, config.tuning_clip_count)
-    key = f"mir1k-v{REMIX_KEY_VERSION}"
+    voices_key = f"mir1k-v{REMIX_KEY_VERSION}"
     bands = accompaniments
     if config.remix_accompaniment_folders:  # music the separator never heard, instead of MIR-1K's bands
         bands = folder_accompaniments(config.remix_accompaniment_folders, config.remix_accompaniment_clips)
-        key = f"mir1k-music{len(bands)}-v{REMIX_KEY_VERSION}"
-    sets = [(RemixSongs(voices, bands, seed=config.seed), key, config.remix_songs)]
+        voices_key = f"mir1k-music{len(bands)}-v{REMIX_KEY_VERSION}"
+    sets = [(RemixSongs(voices, bands, seed=config.seed), voices_key, config.remix_songs)]
     if config.musdb_songs:  # MUSDB18's voices, pseudo-labelled, over MUSDB18's and MIR-1K's accompaniments
         if not config.musdb_root:
             raise ConfigError("musdb_songs needs musdb_root")
