@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from support import harmonic_tone, tiny_estimator
+from vocalsep.errors import ConfigError
 from vocalsep.melody.trackers.crepe import CREPE_BINS, CREPE_WINDOW, crepe_bin_cents
 from vocalsep.separation.separator import Separator
 from vocalsep.training.pitch_remix import (
@@ -111,6 +112,19 @@ def test_training_frames_pair_the_separated_voice_with_the_mixture_and_weight_on
     np.testing.assert_array_equal(clean[:, 0], clean[:, 1])  # a clean voice is its own song
     one = RemixFrameSampler(cached, inputs=1).batch(8, np.random.default_rng(0))[0]
     assert one.shape == (8, CREPE_WINDOW)
+
+
+def test_unvoiced_frames_can_teach_the_pitch_bins_an_all_zero_target(tmp_path) -> None:
+    songs = RemixSongs([_voice(247.0)], [_band(group="b")], seed=0, shift_probability=0.0)
+    cached = RemixCache(tmp_path, songs, "test", Separator(tiny_estimator(0))).load(1)
+    _, targets, weights = RemixFrameSampler(cached, clean_share=0.0, unvoiced_weight=0.3).batch(
+        64, np.random.default_rng(0))
+    voiced = targets[:, CREPE_BINS] == 1
+    assert (~voiced).any() and (targets[~voiced, :CREPE_BINS] == 0).all()
+    np.testing.assert_allclose(weights[~voiced, :CREPE_BINS], 0.3)
+    assert (weights[voiced, :CREPE_BINS] == 1).all()
+    with pytest.raises(ConfigError, match="unvoiced_weight"):
+        RemixFrameSampler(cached, unvoiced_weight=1.5)
 
 
 def test_a_song_hearing_tracker_learns_to_tell_sung_from_unsung_frames(tmp_path) -> None:

@@ -150,6 +150,8 @@ def test_config_round_trip_and_validation() -> None:
         PitchTrainConfig(unvoiced="ignore")
     with pytest.raises(ConfigError):
         PitchTrainConfig(sources=(("clean", 0.0),))
+    with pytest.raises(ConfigError, match="unvoiced_weight"):
+        PitchTrainConfig(remix_songs=10, inputs=2, unvoiced_weight=-0.1)
     with pytest.raises(ConfigError):
         PitchTrainConfig.from_dict({"steps": 3, "lr": 0.1})
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vocalsep.errors import DatasetError
+from vocalsep.errors import ConfigError, DatasetError
 from vocalsep.melody.trackers.base import ANALYSIS_RATE
 from vocalsep.melody.trackers.crepe import CREPE_WINDOW, crepe_bin_cents
 
@@ -421,16 +421,20 @@ class RemixFrameSampler:
 
     ``batch`` returns windows (size, inputs, 1024) (or (size, 1024) for one input), targets
     (size, 361): CREPE's Gaussian over the 360 bins and, last, whether the frame is voiced;
-    and weights (size, 361): the pitch bins count on voiced frames with a known label, the
-    voicing column on every frame with a known label.
+    and weights (size, 361): the pitch bins count on voiced frames with a known label (and with
+    ``unvoiced_weight`` on unvoiced ones, whose target is all zero: CREPE's own voicing, taught
+    on what a separator leaks where nobody sings), the voicing column on every frame with a
+    known label.
     """
 
     def __init__(self, songs: Sequence[CachedSong], *, inputs: int = 2, clean_share: float = 0.2,
-                 blur_cents: float = 25.0, leak_probability: float = 0.0) -> None:
+                 blur_cents: float = 25.0, leak_probability: float = 0.0, unvoiced_weight: float = 0.0) -> None:
         if not songs:
             raise DatasetError("no remix songs to train on")
+        if not 0.0 <= unvoiced_weight <= 1.0:
+            raise ConfigError(f"unvoiced_weight must be in [0, 1], not {unvoiced_weight}")
         self.songs, self.inputs, self.clean_share, self.blur_cents = list(songs), inputs, clean_share, blur_cents
-        self.leak_probability = leak_probability
+        self.leak_probability, self.unvoiced_weight = leak_probability, unvoiced_weight
         frames = [np.stack([np.full(int(s.known.sum()), n), np.flatnonzero(s.known)], axis=1)
                   for n, s in enumerate(self.songs)]
         self.frames = np.concatenate(frames)
@@ -458,6 +462,7 @@ class RemixFrameSampler:
         voiced = frequency > 0
         targets = np.concatenate([crepe_target(frequency, blur_cents=self.blur_cents),
                                   voiced[:, None].astype(np.float32)], axis=1)
-        weights = np.concatenate([np.repeat(voiced[:, None], targets.shape[1] - 1, axis=1),
-                                  np.ones((size, 1), bool)], axis=1).astype(np.float32)
+        pitch_weight = np.where(voiced, 1.0, self.unvoiced_weight).astype(np.float32)
+        weights = np.concatenate([np.repeat(pitch_weight[:, None], targets.shape[1] - 1, axis=1),
+                                  np.ones((size, 1), np.float32)], axis=1)
         return (windows[:, 0] if self.inputs == 1 else windows), targets, weights

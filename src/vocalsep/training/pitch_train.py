@@ -95,6 +95,10 @@ class PitchTrainConfig:
         Separators of the remix songs, as ``sources`` names them (``"default@2.0"``: a harsher
         mask, which drops quiet voices as the separator does on singers it never heard); song
         ``i`` goes to separator ``i`` modulo their number. Empty: ``validation_model``.
+    unvoiced_weight : float
+        Remix songs: weight, in [0, 1], of the all-zero pitch target on unvoiced frames (0: they
+        teach only the voicing output, as ``unvoiced="skip"``; above 0 the confidence learns to
+        fall where nobody sings, over whatever the separator leaks there).
     leak_probability : float
         Share of remix frames whose separated voice gets some of the song's accompaniment added
         (``pitch_remix.LEAK_DB``), as a separator leaks it on songs it never heard.
@@ -134,14 +138,16 @@ class PitchTrainConfig:
     new_learning_rate: float = 1e-3
     remix_separators: tuple[str, ...] = ()
     leak_probability: float = 0.0
+    unvoiced_weight: float = 0.0
     remix_accompaniment_folders: tuple[str, ...] = ()
     remix_accompaniment_clips: int = 300
 
     def __post_init__(self) -> None:
         if self.inputs not in (1, 2) or (self.inputs == 2 and self.remix_songs == 0):
             raise ConfigError("inputs must be 1 or 2 (2 needs remix_songs, where the mixture is known)")
-        if self.remix_songs < 0 or self.voicing_weight < 0 or not 0 <= self.clean_share <= 1:
-            raise ConfigError("remix_songs and voicing_weight must be >= 0, clean_share in [0, 1]")
+        if (self.remix_songs < 0 or self.voicing_weight < 0 or not 0 <= self.clean_share <= 1
+                or not 0 <= self.unvoiced_weight <= 1):
+            raise ConfigError("remix_songs and voicing_weight must be >= 0, clean_share and unvoiced_weight in [0, 1]")
         if self.unvoiced not in ("zero", "skip"):
             raise ConfigError(f"unvoiced must be 'zero' or 'skip', not {self.unvoiced!r}")
         if not self.sources or any(weight <= 0 for _, weight in self.sources):
@@ -577,7 +583,8 @@ def _remix_sampler(
             say(f"remix songs: {len(indices)} from {len(songs.voices)} voices, cached in {remix.folder}")
             cached += remix.load(indices, log=say)
     sampler = RemixFrameSampler(cached, inputs=config.inputs, clean_share=config.clean_share,
-                                blur_cents=config.blur_cents, leak_probability=config.leak_probability)
+                                blur_cents=config.blur_cents, leak_probability=config.leak_probability,
+                                unvoiced_weight=config.unvoiced_weight)
     say(f"{len(sampler.frames)} labelled frames")
     if not config.validate:
         return sampler, None
