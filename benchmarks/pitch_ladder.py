@@ -4,7 +4,8 @@ Every clip of ``--singers`` (default the unseen ``Ani``, ``annar``, ``ariel``) i
 ``--aggressiveness`` by the bundled separator; then each tracker in ``--weights`` tracks the
 separated vocals (and by each ``--separator``, e.g. a training run's checkpoint), hearing the
 mixture beside them when its network takes two inputs, at 20 ms
-with its own voicing threshold and the -30 dB silence gate (``vocalsep pitch``, song in). The
+with its own voicing: a threshold and silence gate, or a learned voicing model (``melody.voicing``;
+``shipped`` is ``vocalsep pitch``, song in, with the bundled one). The
 first row is the reference: every other row is printed with its paired difference per clip
 (mean, 90 % bootstrap interval over clips) on RPA and OA. Then, for the best and the reference
 rows, where the wrong frames are, by the separated voice's level re. the mixture.
@@ -27,6 +28,7 @@ from vocalsep.audio.io import load_audio, resample
 from vocalsep.evaluation.melody import UNSEEN_SINGERS, mir1k_clips, read_mir1k_pitch, score
 from vocalsep.melody.trackers.crepe import load_crepe_tiny
 from vocalsep.melody.tracking import MELODY_HOP, frame_energy, track_pitch
+from vocalsep.melody.voicing import VoicingModel
 from vocalsep.separation.separator import Separator
 from vocalsep.threads import set_threads
 
@@ -67,8 +69,9 @@ def error_profile(reference: np.ndarray, estimate: np.ndarray, voiced: np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", action="append", required=True,
-                        help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights (no PATH: the bundled ones, e.g. s0.6=@0.6), or 'shipped' (the bundled "
-                             "ones); the first is the reference")
+                        help="NAME=PATH[@THRESHOLD[@GATE_DB]] of CREPE tiny weights (no PATH: the bundled ones, e.g. s0.6=@0.6), "
+                             "NAME=PATH@v:VOICING.npz[@PROBABILITY] for a learned voicing model, or 'shipped' (the "
+                             "bundled tracker and voicing); the first is the reference")
     parser.add_argument("--separator", action="append", default=[],
                         help="NAME=PATH of a separator (a bundled name or a checkpoint, e.g. a training run's "
                              "best.pt), rows named TRACKER @NAME a<aggressiveness>; default: the bundled one; the "
@@ -85,8 +88,12 @@ def main() -> None:
     networks, voicing = {}, {}
     for spec in args.weights:
         name, _, rest = spec.partition("=")
-        path, *settings = rest.split("@")  # PATH@THRESHOLD@GATE: the voicing chosen on the tuning clips
+        path, *settings = rest.split("@")  # PATH@THRESHOLD@GATE, or PATH@v:VOICING[@PROBABILITY]
         networks[name] = load_crepe_tiny(path) if path else None  # no path: the bundled weights
+        if settings and settings[0].startswith("v:"):  # a learned voicing model, at its own or this threshold
+            model = VoicingModel.load(settings[0][2:])
+            voicing[name] = {"voicing": model.with_threshold(float(settings[1])) if len(settings) > 1 else model}
+            continue
         voicing[name] = {"threshold": float(settings[0]) if settings else None,
                          "gate_db": float(settings[1]) if len(settings) > 1 else "tuned"}
     settings = [float(a) for a in args.aggressiveness.split(",")]

@@ -323,6 +323,35 @@ def _evaluate_pitch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_voicing(args: argparse.Namespace) -> int:
+    """Fit the learned voicing decision on the cached remix songs and write it."""
+    import numpy as np
+
+    from vocalsep.melody.trackers.crepe import load_crepe_tiny
+    from vocalsep.training.pitch_train import separator_for
+    from vocalsep.training.voicing_train import (fit_voicing, instrumental_song, instrumental_tracks, remix_songs,
+                                                 voicing_frames)
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"train-voicing: {message}", file=sys.stderr, flush=True)
+
+    network = load_crepe_tiny(args.tracker) if args.tracker else None
+    songs = remix_songs(args.mir1k, args.cache, args.songs, separator=args.model, log=say)
+    features, labels = voicing_frames(songs, network=network, log=say)
+    clips = instrumental_tracks(args.instrumentals, half=0) if args.instrumentals else []
+    if clips:  # music where nobody sings: what the separator leaks there
+        separator = separator_for(args.model)
+        say(f"{len(clips)} instrumental clips, every frame unsung")
+        more, unsung = voicing_frames((instrumental_song(path, separator) for path in clips), network=network, log=say)
+        features, labels = np.concatenate([features, more]), np.concatenate([labels, unsung])
+    model = fit_voicing(features, labels, threshold=args.threshold, seed=args.seed)
+    path = model.save(args.output)
+    print(f"fitted on {labels.size} frames of {args.songs} remix songs and {len(clips)} instrumental clips "
+          f"({100 * labels.mean():.0f} % sung): {path}")
+    return 0
+
+
 def cmd_train_pitch(args: argparse.Namespace) -> int:
     import json
 
@@ -482,6 +511,22 @@ def build_parser() -> argparse.ArgumentParser:
                              help="share of the fine-tuned weights in --export (default: 0.6)")
     train_pitch.add_argument("-q", "--quiet", action="store_true")
     train_pitch.set_defaults(handler=cmd_train_pitch)
+
+    train_voicing = commands.add_parser(
+        "train-voicing", help="fit the learned voicing decision of 'pitch' on the remix songs of train-pitch")
+    train_voicing.add_argument("-o", "--output", required=True, help="the model file (.npz)")
+    train_voicing.add_argument("--mir1k", default="../shared/data/MIR-1K", help="MIR-1K folder")
+    train_voicing.add_argument("--cache", default="runs/pitch-data", help="train-pitch's cache (default: runs/pitch-data)")
+    train_voicing.add_argument("--songs", type=int, default=2000, help="remix songs (default: 2000)")
+    train_voicing.add_argument("--model", default="default", help="the separator of the songs (default: the bundled one)")
+    train_voicing.add_argument("--tracker", metavar="PATH", help="CREPE tiny weights (default: the bundled ones)")
+    train_voicing.add_argument("--instrumentals", action="append", default=[], metavar="FOLDER",
+                               help="clips where nobody sings (e.g. .data/instrumentals/clips); half of their tracks "
+                                    "are fitted on, every frame unsung")
+    train_voicing.add_argument("--threshold", type=float, default=0.5, help="probability from which a frame is sung")
+    train_voicing.add_argument("--seed", type=int, default=0)
+    train_voicing.add_argument("-q", "--quiet", action="store_true")
+    train_voicing.set_defaults(handler=cmd_train_voicing)
 
     train = commands.add_parser("train", help="train a model on stems (resumes an interrupted run)")
     train.add_argument("--config", required=True, help="run configuration (TOML), e.g. configs/default.toml")

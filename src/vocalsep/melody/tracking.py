@@ -26,6 +26,7 @@ from vocalsep.melody.trackers.crepe import (
     crepe_readout, crepe_transition, load_crepe_tiny, normalize_frames,
 )
 from vocalsep.melody.trackers.pyin import PYIN_CONTEXT
+from vocalsep.melody.voicing import VoicingModel, bundled_voicing, frame_slope_energy, voicing_features
 
 __all__ = [
     "ANALYSIS_RATE", "CREPE_CENTS_OFFSET", "CREPE_CENTS_PER_BIN", "CREPE_TINY_FILE", "CREPE_TINY_SHA256",
@@ -167,6 +168,7 @@ def track_pitch(
     network: object | None = None,
     mixture: np.ndarray | None = None,
     device: str = "cpu",
+    voicing: VoicingModel | Literal["auto"] | None = "auto",
 ) -> PitchTrack:
     """Estimate the F0 contour of a monophonic voice.
 
@@ -199,6 +201,11 @@ def track_pitch(
         others ignore it.
     device : {"cpu", "auto", "cuda", "cuda:N"}
         Where a tracker with a network runs it (``device.resolve_device``); pYIN runs on the CPU.
+    voicing : VoicingModel, "auto" or None
+        The learned voicing decision (``melody.voicing``), which replaces the threshold and the
+        nearby gate where the tracker hears the song. "auto" (default): the bundled one when the
+        tracker hears the ``mixture`` and neither ``threshold`` nor ``gate_db`` is set; None: the
+        threshold and the gate.
 
     Returns
     -------
@@ -206,7 +213,7 @@ def track_pitch(
         ``1 + samples // hop_samples`` frames.
     """
     stream = PitchStream(tracker=tracker, hop=hop, fmin=fmin, fmax=fmax, threshold=threshold, gate_db=gate_db,
-                         batch_frames=batch_frames, network=network, device=device)
+                         batch_frames=batch_frames, network=network, device=device, voicing=voicing)
     voice = _mono_at_analysis_rate(waveform, sample_rate)
     if mixture is not None and np.shape(mixture)[-1] != np.shape(waveform)[-1]:
         raise VocalsepError(f"the mixture has {np.shape(mixture)[-1]} samples and the voice {np.shape(waveform)[-1]}")
@@ -225,9 +232,10 @@ class PitchStream:
     levels are local (64 ms windows) and so equal the whole-signal ones exactly. CREPE's frames
     are local too and its Viterbi smoothing runs as a ``viterbi.ViterbiStream``, exact as well;
     pYIN's own HMM decoding runs inside each block with ``PYIN_CONTEXT`` seconds of audio on
-    both sides, which its paths cross within (see ``tests/melody/test_tracking.py``). Kept in
-    memory: a few floats per frame (an hour at 10 ms: 360 000 frames, ~12 MB) and one block's
-    analysis.
+    both sides, which its paths cross within (see ``tests/melody/test_tracking.py``). The learned
+    voicing (``melody.voicing``) looks up to 5 s ahead, so like the gate it decides at the end.
+    Kept in memory: a few floats per frame (an hour at 10 ms: 360 000 frames, ~17 MB) and one
+    block's analysis.
 
     Parameters are those of ``track_pitch``; ``block_frames`` sets the frames per analysis call
     (default: the tracker's ``block_frames``, 4096 for CREPE, 2000 for pYIN).
@@ -246,6 +254,7 @@ class PitchStream:
         network: object | None = None,
         block_frames: int | None = None,
         device: str = "cpu",
+        voicing: VoicingModel | Literal["auto"] | None = "auto",
     ) -> None:
         from vocalsep.device import resolve_device
         from vocalsep.melody.framing import FrameBlocks
@@ -264,10 +273,21 @@ class PitchStream:
         self.hears_mixture = self.estimator.hears_mixture  # the tracker with its network: does it take the song?
         self.decided: list[FrameEstimates] = []
         self.energy: list[np.ndarray] = []  # the silence gate's frame energies
+        self.song_energy: list[np.ndarray] = []  # the mixture's, for the learned voicing
+        self.slope_energy: list[np.ndarray] = []  # the voice's brightness, for the learned voicing
+        self.heard_song: bool | None = None  # whether the pushes brought the mixture
+        if voicing == "auto":  # the default settings of a tracker that hears the song
+            default = threshold is None and gate_db == "tuned" and self.hears_mixture
+            voicing = bundled_voicing() if default else None
+        self.voicing = voicing
 
         def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
             # x: the voice (samples,), or the voice and the mixture (2, samples); the gate hears the voice
-            return (*self.estimator.analyse(x), frame_energy(x if x.ndim == 1 else x[0], hop_samples))
+            voice = x if x.ndim == 1 else x[0]
+            voice_energy = frame_energy(voice, hop_samples)
+            song_energy = voice_energy if x.ndim == 1 else frame_energy(x[1], hop_samples)
+            slope_energy = frame_slope_energy(voice, hop_samples) if self.voicing is not None else voice_energy
+            return (*self.estimator.analyse(x), voice_energy, song_energy, slope_energy)
 
         context = max(self.estimator.context_samples, LEVEL_WINDOW // 2)
         self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames or kind.block_frames,
@@ -280,7 +300,8 @@ class PitchStream:
         A stream takes the mixture on every push or on none; trackers that do not hear the
         song ignore it.
         """
-        if mixture is not None and self.hears_mixture:
+        self.heard_song = mixture is not None and self.hears_mixture
+        if self.heard_song:
             audio = np.stack([np.asarray(audio, dtype=np.float32).reshape(-1),
                               np.asarray(mixture, dtype=np.float32).reshape(-1)])
         for block in self.frames.push(audio):
@@ -297,13 +318,24 @@ class PitchStream:
         confidence = np.concatenate([part.confidence for part in self.decided]).astype(np.float64)
         voiced = np.concatenate([part.voiced for part in self.decided]).astype(bool)
         times = np.arange(frequency.size) * (self.hop_samples / ANALYSIS_RATE)
-        if self.gate_db is not None:
-            voiced &= gate_passes(np.concatenate(self.energy), self.gate_db, self.hop_samples)[: voiced.size]
+        energy = np.concatenate(self.energy)
+        if self.voicing is not None and self.heard_song:
+            hop = self.hop_samples / ANALYSIS_RATE
+            song_energy = np.concatenate(self.song_energy)[: voiced.size]
+            slope_energy = np.concatenate(self.slope_energy)[: voiced.size]
+            features = voicing_features(confidence, frequency, energy[: voiced.size], song_energy, slope_energy, hop)
+            # the learned decision replaces threshold and nearby gate; residue far under the whole song stays out
+            voiced = self.voicing.voiced(features) & (frequency > 0)
+            voiced &= (levels_db(energy) >= WHOLE_INPUT_GATE_DB)[: voiced.size]
+        elif self.gate_db is not None:
+            voiced &= gate_passes(energy, self.gate_db, self.hop_samples)[: voiced.size]
         return PitchTrack(times, frequency, confidence, voiced, self.tracker)
 
     def _take(self, block: tuple[np.ndarray, ...]) -> None:
-        *frames, energy = block  # the tracker's analysis, then the gate's energies
+        *frames, energy, song_energy, slope_energy = block  # the tracker's analysis, then the energies
         self.energy.append(energy)
+        self.song_energy.append(song_energy)
+        self.slope_energy.append(slope_energy)
         self.decided.append(self.estimator.take(tuple(frames)))
 
 
