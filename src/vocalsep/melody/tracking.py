@@ -218,7 +218,7 @@ def track_pitch(
     if mixture is not None and np.shape(mixture)[-1] != np.shape(waveform)[-1]:
         raise VocalsepError(f"the mixture has {np.shape(mixture)[-1]} samples and the voice {np.shape(waveform)[-1]}")
     # only a tracker that hears the song gets it, resampled; the others never pay for it
-    song = _mono_at_analysis_rate(mixture, sample_rate) if mixture is not None and stream.hears_mixture else None
+    song = _mono_at_analysis_rate(mixture, sample_rate) if mixture is not None and stream.takes_song else None
     stream.push(voice, mixture=song)
     return stream.finish()
 
@@ -276,10 +276,11 @@ class PitchStream:
         self.song_energy: list[np.ndarray] = []  # the mixture's, for the learned voicing
         self.slope_energy: list[np.ndarray] = []  # the voice's brightness, for the learned voicing
         self.heard_song: bool | None = None  # whether the pushes brought the mixture
-        if voicing == "auto":  # the default settings of a tracker that hears the song
-            default = threshold is None and gate_db == "tuned" and self.hears_mixture
+        if voicing == "auto":  # the bundled tracker at its default settings: the voicing fitted on it
+            default = threshold is None and gate_db == "tuned" and network is None and tracker == DEFAULT_TRACKER
             voicing = bundled_voicing() if default else None
         self.voicing = voicing
+        self.takes_song = self.hears_mixture or voicing is not None  # the tracker or the voicing hears the song
 
         def analysis(x: np.ndarray) -> tuple[np.ndarray, ...]:
             # x: the voice (samples,), or the voice and the mixture (2, samples); the gate hears the voice
@@ -287,7 +288,8 @@ class PitchStream:
             voice_energy = frame_energy(voice, hop_samples)
             song_energy = voice_energy if x.ndim == 1 else frame_energy(x[1], hop_samples)
             slope_energy = frame_slope_energy(voice, hop_samples) if self.voicing is not None else voice_energy
-            return (*self.estimator.analyse(x), voice_energy, song_energy, slope_energy)
+            heard = x if self.hears_mixture else voice  # a one-input tracker hears the voice alone
+            return (*self.estimator.analyse(heard), voice_energy, song_energy, slope_energy)
 
         context = max(self.estimator.context_samples, LEVEL_WINDOW // 2)
         self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames or kind.block_frames,
@@ -295,12 +297,13 @@ class PitchStream:
 
     def push(self, audio: np.ndarray, mixture: np.ndarray | None = None) -> None:
         """Feed 16 kHz mono samples (float32, shape (samples,)) of the voice and, for a tracker
-        that hears the song (``Tracker.hears_mixture``), the same samples of the mixture.
+        that hears the song (``Tracker.hears_mixture``) or a learned voicing, the same samples of
+        the mixture.
 
-        A stream takes the mixture on every push or on none; trackers that do not hear the
-        song ignore it.
+        A stream takes the mixture on every push or on none; where neither hears the song it is
+        ignored.
         """
-        self.heard_song = mixture is not None and self.hears_mixture
+        self.heard_song = mixture is not None and self.takes_song
         if self.heard_song:
             audio = np.stack([np.asarray(audio, dtype=np.float32).reshape(-1),
                               np.asarray(mixture, dtype=np.float32).reshape(-1)])

@@ -95,7 +95,7 @@ class _Voice:
             self.spectrogram.push(vocals if spectrogram is None else spectrogram)
         if self.pitch or self.cqt or self.beats:
             mono = vocals.mean(axis=0, dtype=np.float32)[None]
-            if mixture is not None and (self.beats is not None or self.pitch is not None and self.pitch.hears_mixture):
+            if mixture is not None and (self.beats is not None or self.pitch is not None and self.pitch.takes_song):
                 mono = np.concatenate([mono, mixture.mean(axis=0, dtype=np.float32)[None]])
             self._analyse(self.to_analysis.push(mono) if self.to_analysis else mono)
 
@@ -108,7 +108,7 @@ class _Voice:
     def _analyse(self, mono: np.ndarray) -> None:
         if mono.shape[1] == 0:
             return
-        if self.pitch is not None:  # a tracker that does not hear the song ignores the mixture
+        if self.pitch is not None:  # where neither the tracker nor the voicing hears the song, the mixture is ignored
             self.pitch.push(mono[0], mixture=mono[1] if mono.shape[0] > 1 else None)
         if self.cqt is not None:
             self.cqt.push(mono[0])
