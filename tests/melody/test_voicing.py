@@ -132,3 +132,14 @@ def test_instrumental_clips_split_by_track_and_are_songs_where_nobody_sings(tmp_
     song = instrumental_song(fitting[0], Separator(tiny_estimator(0)))
     assert song.mixture.size == song.separated.size == 8000 and not song.voice.any()
     assert song.known.all() and not song.frequency.any() and song.frequency.size == 8000 // 320 - 1
+
+
+def test_train_voicing_without_mir1k_is_one_line_and_writes_nothing(tmp_path, capsys) -> None:
+    from vocalsep.apps.cli import main
+
+    output = tmp_path / "voicing.npz"
+    assert main(["train-voicing", "--mir1k", str(tmp_path / "absent"), "--cache", str(tmp_path / "cache"),
+                 "-o", str(output), "-q"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"vocalsep: error: {tmp_path / 'absent'}: not a MIR-1K folder (needs Wavfile/ and PitchLabel/)"]
+    assert not output.exists()
