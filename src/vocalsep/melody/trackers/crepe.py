@@ -35,7 +35,9 @@ SILENCE_GATE_DB = -20.0
 
 PITCH_MODELS_DIR = Path(__file__).resolve().parent.parent / "pitch_models"
 CREPE_TINY_FILE = PITCH_MODELS_DIR / "crepe-tiny.pth"
-CREPE_TINY_SHA256 = "ba15efb0b8368ae9948b20d74711f39cc01a4a7d7af2be529946b22af8845260"
+CREPE_TINY_SHA256 = "2ded52d96f95897b2d7f05f8db7f1a3bccc1100fcff724b8088b494193e10f8e"
+#: The bundled network is the weight average (0.5, ``pitch_train.blend_weights``) of 7a1b01f's one-input
+#: CREPE tiny, widened, and the two-input one fine-tuned from it on remix songs (docs/MELODY.md).
 #: Input signals of the bundled network (1: the voice; 2: the voice and the mixture).
 CREPE_TINY_INPUTS = 2
 
