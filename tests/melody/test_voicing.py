@@ -7,8 +7,8 @@ import pytest
 
 from support import harmonic_tone
 from vocalsep.errors import ConfigError, ModelLoadError
-from vocalsep.melody.tracking import PitchStream, frame_energy, track_pitch
-from vocalsep.melody.voicing import FEATURE_NAMES, VoicingModel, bundled_voicing, frame_slope_energy, voicing_features
+from vocalsep.melody.tracking import PitchStream, frame_energy, frame_slope_energy, track_pitch
+from vocalsep.melody.voicing import FEATURE_NAMES, VoicingModel, bundled_voicing, voicing_features
 from vocalsep.training.voicing_train import fit_voicing
 
 

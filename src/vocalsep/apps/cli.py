@@ -337,11 +337,11 @@ def cmd_train_voicing(args: argparse.Namespace) -> int:
             print(f"train-voicing: {message}", file=sys.stderr, flush=True)
 
     network = load_crepe_tiny(args.tracker) if args.tracker else None
-    songs = remix_songs(args.mir1k, args.cache, args.songs, separator=args.model, log=say)
+    separator = separator_for(args.model)
+    songs = remix_songs(args.mir1k, args.cache, args.songs, separator=separator, log=say)
     features, labels = voicing_frames(songs, network=network, log=say)
     clips = instrumental_tracks(args.instrumentals, half=0) if args.instrumentals else []
     if clips:  # music where nobody sings: what the separator leaks there
-        separator = separator_for(args.model)
         say(f"{len(clips)} instrumental clips, every frame unsung")
         more, unsung = voicing_frames((instrumental_song(path, separator) for path in clips), network=network, log=say)
         features, labels = np.concatenate([features, more]), np.concatenate([labels, unsung])

@@ -26,7 +26,7 @@ from vocalsep.melody.trackers.crepe import (
     crepe_readout, crepe_transition, load_crepe_tiny, normalize_frames,
 )
 from vocalsep.melody.trackers.pyin import PYIN_CONTEXT
-from vocalsep.melody.voicing import VoicingModel, bundled_voicing, frame_slope_energy, voicing_features
+from vocalsep.melody.voicing import VoicingModel, bundled_voicing, nearby_loud_end, voicing_features
 
 __all__ = [
     "ANALYSIS_RATE", "CREPE_CENTS_OFFSET", "CREPE_CENTS_PER_BIN", "CREPE_TINY_FILE", "CREPE_TINY_SHA256",
@@ -223,6 +223,10 @@ def track_pitch(
     return stream.finish()
 
 
+#: What the stream's analysis returns for the voicing's energies when no learned voicing runs.
+_NOTHING = np.zeros(0)
+
+
 class PitchStream:
     """``track_pitch`` of a stream of 16 kHz mono samples, block by block, in bounded memory.
 
@@ -286,10 +290,11 @@ class PitchStream:
             # x: the voice (samples,), or the voice and the mixture (2, samples); the gate hears the voice
             voice = x if x.ndim == 1 else x[0]
             voice_energy = frame_energy(voice, hop_samples)
-            song_energy = voice_energy if x.ndim == 1 else frame_energy(x[1], hop_samples)
-            slope_energy = frame_slope_energy(voice, hop_samples) if self.voicing is not None else voice_energy
             heard = x if self.hears_mixture else voice  # a one-input tracker hears the voice alone
-            return (*self.estimator.analyse(heard), voice_energy, song_energy, slope_energy)
+            if self.voicing is None or x.ndim == 1:  # no learned voicing will run: the gate's energies only
+                return (*self.estimator.analyse(heard), voice_energy, _NOTHING, _NOTHING)
+            return (*self.estimator.analyse(heard), voice_energy, frame_energy(x[1], hop_samples),
+                    frame_slope_energy(voice, hop_samples))
 
         context = max(self.estimator.context_samples, LEVEL_WINDOW // 2)
         self.frames = FrameBlocks(analysis, hop=hop_samples, block_frames=block_frames or kind.block_frames,
@@ -337,7 +342,7 @@ class PitchStream:
     def _take(self, block: tuple[np.ndarray, ...]) -> None:
         *frames, energy, song_energy, slope_energy = block  # the tracker's analysis, then the energies
         self.energy.append(energy)
-        self.song_energy.append(song_energy)
+        self.song_energy.append(song_energy)  # empty where no learned voicing runs
         self.slope_energy.append(slope_energy)
         self.decided.append(self.estimator.take(tuple(frames)))
 
@@ -374,7 +379,28 @@ def frame_energy(audio: np.ndarray, hop_samples: int, window: int = LEVEL_WINDOW
     """
     squares = np.pad(np.asarray(audio, dtype=np.float64).reshape(-1), window // 2) ** 2
     frames = 1 + (squares.size - 2 * (window // 2)) // hop_samples
-    windows = np.lib.stride_tricks.sliding_window_view(squares, window)[::hop_samples][:frames]
+    return _frame_sums(squares, window, hop_samples, frames)
+
+
+def frame_slope_energy(audio: np.ndarray, hop_samples: int, window: int = LEVEL_WINDOW) -> np.ndarray:
+    """Sum of squared sample-to-sample differences within each of ``frame_energy``'s frames.
+
+    Against the frame's energy it measures brightness: a voice's harmonics and formants reach up to
+    several kHz, a bass line or a pad that the separator leaked sits low. Only differences of
+    samples inside a frame count, so block-wise and whole-signal values are identical.
+
+    Returns
+    -------
+    ndarray, shape (1 + samples // hop_samples,), float64
+    """
+    padded = np.pad(np.asarray(audio, dtype=np.float64).reshape(-1), window // 2)
+    frames = 1 + (padded.size - 2 * (window // 2)) // hop_samples
+    return _frame_sums(np.diff(padded) ** 2, window - 1, hop_samples, frames)
+
+
+def _frame_sums(values: np.ndarray, length: int, hop_samples: int, frames: int) -> np.ndarray:
+    """Sums of ``length`` consecutive ``values`` starting every ``hop_samples``, the first ``frames`` of them."""
+    windows = np.lib.stride_tricks.sliding_window_view(values, length)[::hop_samples][:frames]
     return np.concatenate([part.sum(axis=1) for part in np.array_split(windows, max(1, frames // 4096 + 1))])
 
 
@@ -413,16 +439,11 @@ def gate_passes(energy: np.ndarray, gate_db: float, hop_samples: int, window: in
     gate_db : float
         The nearby gate (negative dB).
     """
-    from scipy.ndimage import maximum_filter1d, uniform_filter1d
-
     energy = np.maximum(np.asarray(energy, dtype=np.float64), 0.0)
     passes = levels_db(energy, window) >= min(gate_db, WHOLE_INPUT_GATE_DB)
     if energy.size == 0:
         return passes
-    seconds_per_frame = hop_samples / ANALYSIS_RATE
-    smooth = uniform_filter1d(energy, max(1, round(GATE_SMOOTHING_SECONDS / seconds_per_frame)), mode="nearest")
-    span = 2 * round(GATE_SPAN_SECONDS / seconds_per_frame) + 1
-    nearby = maximum_filter1d(smooth, span, mode="nearest")
+    nearby = nearby_loud_end(energy, hop_samples / ANALYSIS_RATE, GATE_SPAN_SECONDS, GATE_SMOOTHING_SECONDS)
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = 10.0 * np.log10(np.maximum(energy, 1e-24) / np.maximum(nearby, 1e-24))
     return passes & (nearby > 0) & (relative >= gate_db)

@@ -43,8 +43,7 @@ FEATURE_NAMES = (
     "pitch step to the next frame (semitones)", "largest pitch step, 0.1 s mean (semitones)", "pitch (octaves re. 10 Hz)",
     "voice re. the song, 0.22 s mean (dB)", "brightness of the voice (dB)", "brightness of the voice, 0.22 s mean (dB)",
 )
-#: Samples of the frames whose energies the features compare (as ``tracking.LEVEL_WINDOW``).
-ENERGY_WINDOW = 1024
+
 
 
 def _frames(seconds: float, hop: float) -> int:
@@ -55,27 +54,10 @@ def _db(energy: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(energy, 1e-12))
 
 
-def frame_slope_energy(audio: np.ndarray, hop_samples: int, window: int = ENERGY_WINDOW) -> np.ndarray:
-    """Sum of squared sample-to-sample differences within each of ``tracking.frame_energy``'s frames.
-
-    Against the frame's energy it measures brightness: a voice's harmonics and formants reach up to
-    several kHz, a bass line or a pad that the separator leaked sits low. Only differences of
-    samples inside a frame count, so block-wise and whole-signal values are identical.
-
-    Returns
-    -------
-    ndarray, shape (1 + samples // hop_samples,), float64
-    """
-    padded = np.pad(np.asarray(audio, dtype=np.float64).reshape(-1), window // 2)
-    squares = np.diff(padded) ** 2
-    frames = 1 + (padded.size - 2 * (window // 2)) // hop_samples
-    windows = np.lib.stride_tricks.sliding_window_view(squares, window - 1)[::hop_samples][:frames]
-    return np.concatenate([part.sum(axis=1) for part in np.array_split(windows, max(1, frames // 4096 + 1))])
-
-
 def nearby_loud_end(energy: np.ndarray, hop: float, span_seconds: float = NEARBY_SECONDS,
                     smoothing_seconds: float = SHORT_SECONDS) -> np.ndarray:
-    """The largest ``smoothing_seconds`` average of ``energy`` within ``span_seconds`` on either side."""
+    """The largest ``smoothing_seconds`` average of ``energy`` within ``span_seconds`` on either side
+    (the silence gate's reference too, ``tracking.gate_passes``)."""
     from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
     energy = np.maximum(np.asarray(energy, dtype=np.float64), 0.0)
@@ -96,7 +78,7 @@ def voicing_features(confidence: np.ndarray, frequency: np.ndarray, voice_energy
     voice_energy, song_energy : ndarray, shape (frames,)
         ``tracking.frame_energy`` of the separated voice and of the song, same frames.
     voice_slope_energy : ndarray, shape (frames,)
-        ``frame_slope_energy`` of the separated voice.
+        ``tracking.frame_slope_energy`` of the separated voice.
     hop : float
         Seconds between frames.
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from vocalsep.errors import ConfigError, DatasetError
-from vocalsep.melody.tracking import MELODY_HOP, frame_energy, track_pitch
-from vocalsep.melody.voicing import VoicingModel, frame_slope_energy, voicing_features
+from vocalsep.melody.tracking import MELODY_HOP, frame_energy, frame_slope_energy, track_pitch
+from vocalsep.melody.voicing import VoicingModel, voicing_features
 from vocalsep.training.pitch_remix import LABEL_HOP, CachedSong
 
 #: Width of the hidden layer.
@@ -131,16 +131,16 @@ def instrumental_song(path: str | Path, separator: object) -> CachedSong:
     return CachedSong(np.zeros_like(mixture), mixture, separated.astype(np.float32), np.zeros(labels), np.ones(labels, bool))
 
 
-def remix_songs(mir1k_root: str | Path, cache: str | Path, count: int, *, separator: str = "default",
+def remix_songs(mir1k_root: str | Path, cache: str | Path, count: int, *, separator: object,
                 seed: int = 0, log: Callable[[str], None] | None = None) -> Iterator[CachedSong]:
-    """``train-pitch``'s first ``count`` MIR-1K remix songs, separated by ``separator`` (cached, or built),
-    read 200 at a time."""
+    """``train-pitch``'s first ``count`` MIR-1K remix songs, separated by ``separator``
+    (``pitch_train.separator_for``; cached by its weights, or built), read 200 at a time."""
     from vocalsep.training.pitch_remix import RemixCache, RemixSongs, mir1k_voices
-    from vocalsep.training.pitch_train import REMIX_KEY_VERSION, separator_for
+    from vocalsep.training.pitch_train import REMIX_KEY_VERSION
 
     voices, accompaniments = mir1k_voices(mir1k_root)
     songs = RemixSongs(voices, accompaniments, seed=seed)
-    remix = RemixCache(Path(cache) / "remix", songs, f"mir1k-v{REMIX_KEY_VERSION}-seed{seed}", separator_for(separator))
+    remix = RemixCache(Path(cache) / "remix", songs, f"mir1k-v{REMIX_KEY_VERSION}-seed{seed}", separator)
     if log is not None:
         log(f"{count} remix songs from {len(voices)} voices, cached in {remix.folder}")
     for start in range(0, count, 200):
